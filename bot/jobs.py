@@ -1,0 +1,64 @@
+"""Scheduled work inside the bot: outbox delivery every few seconds, and the daily digest."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from telegram.error import RetryAfter, TelegramError
+
+from bot.context import Context, runtime, send_html
+from bot.render import digest_html, esc
+from services.digest import build_digest
+from services.store import outbox
+
+log = logging.getLogger(__name__)
+
+
+async def deliver_outbox(context: Context) -> int:
+    """Send every due outbox row to every admin chat; failures back off and wait in the table."""
+    rt = runtime(context)
+    admins = rt.settings.admin_chat_id
+    if not admins:
+        return 0
+    delivered = 0
+    for item in await asyncio.to_thread(outbox.due, rt.engine):
+        text = item.text if item.format == "html" else esc(item.text)
+        failed = False
+        for chat_id in admins:
+            if chat_id in item.delivered_to:
+                continue
+            try:
+                await send_html(context.bot, chat_id, text, item.buttons)
+            except RetryAfter as exc:
+                retry = exc.retry_after
+                seconds = retry.total_seconds() if hasattr(retry, "total_seconds") else float(retry)
+                await asyncio.to_thread(outbox.mark_failed, rt.engine, item.id, str(exc), retry_after=seconds)
+                failed = True
+                break
+            except TelegramError as exc:
+                log.warning("outbox %s to chat %s failed: %s", item.id, chat_id, exc)
+                await asyncio.to_thread(outbox.mark_failed, rt.engine, item.id, str(exc))
+                failed = True
+                break
+            await asyncio.to_thread(outbox.mark_sent_to, rt.engine, item.id, chat_id)
+        if not failed:
+            await asyncio.to_thread(outbox.mark_delivered, rt.engine, item.id)
+            delivered += 1
+    return delivered
+
+
+async def outbox_job(context: Context) -> None:
+    try:
+        await deliver_outbox(context)
+    except Exception:  # e.g. the database is briefly unavailable: try again next tick
+        log.exception("outbox delivery round failed")
+
+
+async def daily_digest(context: Context) -> None:
+    """Queue the digest in the outbox, so a Telegram outage delays it instead of losing it."""
+    rt = runtime(context)
+    d = await asyncio.to_thread(build_digest, rt.engine)
+    await asyncio.to_thread(outbox.enqueue, rt.engine, digest_html(d, rt.settings.tz),
+                            source="digest", format="html")
+    await deliver_outbox(context)

@@ -1,0 +1,85 @@
+"""`aistack doctor`: what is fine and what to fix, one row per check. No Telegram import: plain HTTP."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from services.settings import Settings
+from services.store import db
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: str  # ok | warn | fail
+    detail: str
+    fix: str = ""
+
+
+def check_settings(s: Settings) -> Check:
+    if not s.telegram_bot_token:
+        return Check("settings", "warn", "TELEGRAM_BOT_TOKEN not set: `aistack run` starts the offline demo",
+                     "set TELEGRAM_BOT_TOKEN in .env to run against Telegram")
+    if not s.admin_chat_id:
+        return Check("settings", "fail", "ADMIN_CHAT_ID is empty: the bot would refuse everyone",
+                     "set ADMIN_CHAT_ID to your chat id (message @userinfobot to learn it)")
+    return Check("settings", "ok", f"token set, {len(s.admin_chat_id)} admin chat(s), TZ {s.tz}")
+
+
+def check_database(s: Settings) -> Check:
+    try:
+        current = db.current_revision(s.db_url)
+        head = db.head_revision()
+    except db.DatabaseError as exc:
+        return Check("database", "fail", str(exc), "check DATABASE_URL and that the server is running")
+    where = s.db_url.split("@")[-1] if "@" in s.db_url else s.db_url
+    if current != head:
+        return Check("database", "warn", f"{where}: schema {current or 'empty'}, code expects {head}",
+                     "run `aistack db upgrade` (the bot also upgrades at start)")
+    return Check("database", "ok", f"{where}: schema at {head}")
+
+
+def check_bot_api(s: Settings, timeout: float = 5.0) -> Check:
+    if not s.telegram_bot_token:
+        return Check("bot api", "warn", "skipped: no token", "set TELEGRAM_BOT_TOKEN")
+    url = f"{s.bot_api_base()}{s.telegram_bot_token}/getMe"
+    shown = s.telegram_base_url
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            me = json.loads(resp.read())["result"]
+        return Check("bot api", "ok", f"{shown} answers: @{me.get('username')}")
+    except urllib.error.HTTPError as exc:
+        fix = "the token was refused: copy it again from @BotFather" if exc.code in (401, 404) else ""
+        return Check("bot api", "fail", f"{shown} answered HTTP {exc.code}", fix)
+    except (OSError, ValueError, KeyError) as exc:
+        reason = getattr(exc, "reason", exc)
+        return Check("bot api", "fail", f"{shown} unreachable: {reason}",
+                     "check the network or TELEGRAM_BASE_URL")
+
+
+def _folder(name: str, path: Path, pattern: str, what: str) -> Check:
+    if not path.is_dir():
+        return Check(name, "warn", f"{path} not found", f"set {name.upper()} if {what} lives elsewhere")
+    n = sum(1 for _ in path.glob(pattern))
+    return Check(name, "ok", f"{path}: {n} {what}")
+
+
+def check_claude(s: Settings) -> Check:
+    return _folder("claude_home", s.claude_home, "projects/*", "Claude Code project folder(s)")
+
+
+def check_codex(s: Settings) -> Check:
+    return _folder("codex_home", s.codex_home, "sessions/*/*/*", "Codex session day folder(s)")
+
+
+CHECKS: list[Callable[[Settings], Check]] = [check_settings, check_database, check_bot_api, check_claude,
+                                             check_codex]
+
+
+def run_checks(s: Settings) -> list[Check]:
+    return [fn(s) for fn in CHECKS]

@@ -1,0 +1,77 @@
+"""Tables of the store. The schema itself is created by Alembic (`migrations/versions/`), not by these models.
+
+Keep both in step: a column changed here needs a new migration revision.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, CheckConstraint, Index, Integer, MetaData, String, Text
+from sqlalchemy import text as sql_text  # `text` is also a column name below
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from services.store.types import UTCDateTime, utc_now, utcnow
+
+# Named constraints so Alembic (and SQLite batch mode) can find them again later.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+OUTCOMES = ("ok", "error", "refused")
+OUTBOX_FORMATS = ("text", "html")
+OUTBOX_STATUSES = ("pending", "delivered", "dead")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Event(Base):
+    """One thing the bot was asked to do, and how it went (the audit trail and the /stats source)."""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now, server_default=utcnow(), index=True)
+    kind: Mapped[str] = mapped_column(String(32))  # command | callback | message | …
+    chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    user_id: Mapped[int | None] = mapped_column(BigInteger)
+    username: Mapped[str | None] = mapped_column(String(64))
+    command: Mapped[str] = mapped_column(String(64))
+    args: Mapped[str | None] = mapped_column(Text)
+    outcome: Mapped[str] = mapped_column(String(16))  # ok | error | refused
+    detail: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_events_outcome_at", "outcome", "at"),)
+
+
+class OutboxMessage(Base):
+    """A Telegram message waiting to go to the admin chats; written by anyone, sent only by the bot."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now, server_default=utcnow())
+    source: Mapped[str] = mapped_column(String(32))  # cli | hook | bot | cron
+    text: Mapped[str] = mapped_column(Text)
+    format: Mapped[str] = mapped_column(String(8), default="text", server_default=sql_text("'text'"))
+    buttons: Mapped[str | None] = mapped_column(Text)  # JSON: [[[label, callback_data], …], …]
+    dedupe_key: Mapped[str | None] = mapped_column(String(200), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending", server_default=sql_text("'pending'"))
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=sql_text("0"))
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now, server_default=utcnow())
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # JSON list of chat ids that already got the message.
+    delivered_to: Mapped[str] = mapped_column(Text, default="[]", server_default=sql_text("'[]'"))
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        Index("ix_outbox_status_next_attempt_at", "status", "next_attempt_at"),
+        CheckConstraint("format IN ('text', 'html')", name="format"),
+        CheckConstraint("status IN ('pending', 'delivered', 'dead')", name="status"),
+    )
