@@ -143,6 +143,8 @@ def run_bot(rt: Runtime) -> None:
 async def serving(app: Application, *, poll_timeout: int = 10) -> AsyncIterator[Application]:
     """Run `app` (polling) inside the current event loop for the duration of the block: demo, tests."""
     async with app:
+        if app.post_init is not None:  # run_polling() calls it; starting by hand must too
+            await app.post_init(app)
         await app.start()
         assert app.updater is not None
         await app.updater.start_polling(poll_interval=0, timeout=poll_timeout, allowed_updates=Update.ALL_TYPES)

@@ -19,20 +19,21 @@ from bot.emulator.server import BotApiEmulator, CallbackAnswer, EmulatorEvent, S
 
 __all__ = ["INTRO", "format_event", "format_message", "run_console"]
 
-INTRO = "Chat with the bot: type a message (try /help); a number presses that button of the latest keyboard; " \
-        "/quit leaves."
+INTRO = ("Chat with the bot: type a message (try /help); a number presses that button of the latest "
+         "keyboard; /quit leaves.")
 _QUIT = frozenset({"/quit", "quit", "/exit", "exit"})
 _INDENT = "     "
 _ANSI = {  # entity type -> (start, end) SGR codes, used only on a terminal
-    "bold": ("\x1b[1m", "\x1b[22m"), "italic": ("\x1b[3m", "\x1b[23m"), "underline": ("\x1b[4m", "\x1b[24m"),
-    "strikethrough": ("\x1b[9m", "\x1b[29m"), "code": ("\x1b[36m", "\x1b[39m"), "pre": ("\x1b[36m", "\x1b[39m"),
+    "bold": ("\x1b[1m", "\x1b[22m"), "italic": ("\x1b[3m", "\x1b[23m"),
+    "underline": ("\x1b[4m", "\x1b[24m"), "strikethrough": ("\x1b[9m", "\x1b[29m"),
+    "code": ("\x1b[36m", "\x1b[39m"), "pre": ("\x1b[36m", "\x1b[39m"),
     "spoiler": ("\x1b[2m", "\x1b[22m"), "text_link": ("\x1b[4m", "\x1b[24m"),
 }
 
 
-async def run_console(emu: BotApiEmulator, chat_id: int, *, user_id: int | None = None, stdin: TextIO = sys.stdin,
-                      stdout: TextIO = sys.stdout, prompt: str = "you> ", reply_wait: float = 3.0,
-                      settle: float = 0.25) -> None:
+async def run_console(emu: BotApiEmulator, chat_id: int, *, user_id: int | None = None,
+                      stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout, prompt: str = "you> ",
+                      reply_wait: float = 3.0, settle: float = 0.25) -> None:
     """Chat with the bot as the user of ``chat_id`` until /quit, ``quit`` or end of input.
 
     After each input it waits up to ``reply_wait`` s for the bot to react and then until it has been quiet
@@ -75,7 +76,7 @@ def _handle_input(emu: BotApiEmulator, chat_id: int, user_id: int | None, text: 
     number = int(text)
     message = _latest_keyboard(emu, chat_id)
     if message is None:
-        screen.line(f"(no message with buttons yet - {number} is not a button; type text to send it)")
+        screen.line(f"(no bot message has buttons to press right now, so {number} does nothing)")
         return False
     buttons = message.buttons
     if not 1 <= number <= len(buttons):
@@ -139,7 +140,8 @@ def _format_answer(answer: CallbackAnswer) -> str:
 
 def format_message(message: SentMessage, *, color: bool = False, edited: bool = False) -> str:
     """A bot message as terminal text: body, then the inline buttons numbered across the keyboard."""
-    body = _render_text(message.plain_text, message.entities, color)
+    shown = message.text if message.kind == "text" else message.caption or ""
+    body = _render_text(shown, message.entities, color)
     if message.kind != "text":
         icon = "📎" if message.kind == "document" else "🖼"
         header = f"{icon} {message.filename or message.kind} ({len(message.data)} bytes)"

@@ -7,8 +7,8 @@ A handler parses the update, calls a service, renders the answer. No domain logi
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
-from typing import Any
 from dataclasses import dataclass
+from typing import Any
 
 from telegram import Update
 from telegram.ext import ContextTypes

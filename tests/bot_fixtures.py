@@ -57,7 +57,7 @@ class BotHarness:
 
 @pytest.fixture
 async def bot_stack(tmp_path: Path) -> AsyncIterator[BotHarness]:
-    emu = BotApiEmulator(TOKEN)
+    emu = BotApiEmulator(TOKEN, known_chats=(ADMIN,))  # the admin has /started the bot before
     await emu.start()
     rt = bootstrap(make_settings(tmp_path / "home", emu))
     harness = BotHarness(emu, rt)

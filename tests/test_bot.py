@@ -46,6 +46,7 @@ async def test_admin_start_gets_reply_and_commands_are_published(bot_stack: BotH
     assert "❓ Help" in labels
     published = [c["command"] for c in bot_stack.emu.commands]
     assert published == [c.name for c in handlers.commands()]
+    await _until(lambda: any(e.command == "start" for e in _events(bot_stack)))
     [ev] = [e for e in _events(bot_stack) if e.command == "start"]
     assert (ev.outcome, ev.chat_id, ev.kind) == ("ok", ADMIN, "command")
 
@@ -71,6 +72,7 @@ async def test_stranger_is_refused_recorded_and_admin_told_once_per_hour(bot_sta
 
 async def test_stranger_button_press_is_refused(bot_stack: BotHarness) -> None:
     # A keyboard left in a chat that is no longer an admin chat (say, a removed former admin).
+    bot_stack.emu.add_chat(STRANGER)
     old = await bot_stack.app.bot.send_message(STRANGER, "old menu",
                                                reply_markup=keyboard([[("📋 Digest", "cmd:digest")]]))
     before = len(bot_stack.emu.sent(STRANGER))
@@ -101,13 +103,14 @@ async def test_handler_error_is_reported_and_bot_keeps_serving(bot_stack: BotHar
     assert msg.text == ERROR_REPLY
     [after] = await bot_stack.say("/help")
     assert "/digest" in after.text
+    await _until(lambda: any(e.command == "boom" for e in _events(bot_stack)))
     boom_ev = next(e for e in _events(bot_stack) if e.command == "boom")
     assert boom_ev.outcome == "error" and "kaboom" in (boom_ev.detail or "")
     assert "Traceback" in caplog.text and "RuntimeError: kaboom" in caplog.text
 
 
 async def test_long_reply_is_split_into_valid_messages(bot_stack: BotHarness, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    lines = [f"<b>row {i}</b> " + "x&amp;y " * 8 for i in range(220)]
+    lines = [f"<b>row {i}</b> " + " ".join(["x&amp;y"] * 8) for i in range(220)]
     text = "\n".join(lines)
     assert len(text) > 10_000
 

@@ -71,6 +71,11 @@ def _byte_offset(text: str, index: int) -> int:
     return len(text[:index].encode("utf-8", "surrogatepass"))
 
 
+def _is_name_token_char(ch: str) -> bool:
+    """HTML name tokens: ASCII letters, digits, periods and hyphens."""
+    return ch != "" and ((ch.isascii() and ch.isalnum()) or ch in ".-")
+
+
 def _is_space(ch: str) -> bool:
     # "" stands for tdlib's terminating NUL, which tdlib's is_space() also counts as a space.
     return ch == "" or ch in _SPACES
@@ -167,8 +172,8 @@ class _HtmlParser:
             raise self.fail(f'Can\'t find end tag corresponding to start tag "{self.stack[-1].tag}"')
         text = "".join(self.out)
         if any("\ud800" <= ch <= "\udfff" for ch in text):
-            raise self.fail("Text contains invalid Unicode characters after decoding HTML entities, check for "
-                            "unmatched surrogate code units")
+            raise self.fail("Text contains invalid Unicode characters after decoding HTML entities, check "
+                            "for unmatched surrogate code units")
         for entity in self.entities:
             if entity["type"] == "code":
                 entity.pop("language", None)
@@ -221,7 +226,7 @@ class _HtmlParser:
             raise self.fail(f'Unclosed start tag "{tag}" {self.at(begin)}')
         if self.ch(i) not in ("'", '"'):
             token_begin = i
-            while self.ch(i) != "" and ((self.ch(i).isascii() and self.ch(i).isalnum()) or self.ch(i) in ".-"):
+            while _is_name_token_char(self.ch(i)):
                 i += 1
             value = self.src[token_begin:i].lower()
             if not _is_space(self.ch(i)) and self.ch(i) != ">":
@@ -263,7 +268,8 @@ class _HtmlParser:
             raise self.fail(f"Unclosed end tag {self.at(begin)}")
         top = self.stack[-1]
         if end_name and end_name != top.tag:
-            raise self.fail(f'Unmatched end tag {self.at(begin)}, expected "</{top.tag}>", found "</{end_name}>"')
+            raise self.fail(f'Unmatched end tag {self.at(begin)}, expected "</{top.tag}>", '
+                            f'found "</{end_name}>"')
         if self.u16 > top.utf16_offset:  # empty elements produce no entity
             self.add_entity(top)
         self.stack.pop()
@@ -289,9 +295,9 @@ class _HtmlParser:
 
     def _last_with_range(self, base: dict[str, Any], kind: str) -> dict[str, Any] | None:
         last = self.entities[-1] if self.entities else None
-        if last and last["type"] == kind and (last["offset"], last["length"]) == (base["offset"], base["length"]):
-            return last
-        return None
+        if last is None or last["type"] != kind:
+            return None
+        return last if (last["offset"], last["length"]) == (base["offset"], base["length"]) else None
 
     def add_pre(self, base: dict[str, Any]) -> None:
         code = self._last_with_range(base, "code")
@@ -392,7 +398,8 @@ def strip_whitespace(parsed: ParsedText) -> ParsedText:
     return ParsedText(stripped, entities)
 
 
-_TAG_RE = re.compile(r"</?(?:%s)(?=[\s>/])[^>]*>" % "|".join(sorted(_TAGS, key=len, reverse=True)), re.I)
+_TAG_NAMES = "|".join(sorted(_TAGS, key=len, reverse=True))
+_TAG_RE = re.compile(rf"</?(?:{_TAG_NAMES})(?=[\s>/])[^>]*>", re.IGNORECASE)
 
 
 def html_to_plain(text: str) -> str:

@@ -22,7 +22,7 @@ import mimetypes
 import re
 import time
 from collections import Counter, deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
@@ -72,7 +72,8 @@ _BUTTON_ACTIONS = frozenset({
 _URL_SCHEMES = frozenset({"http", "https", "tg", "ton"})
 _NOT_MODIFIED = ("message is not modified: specified new message content and reply markup are exactly the "
                  "same as a current content and reply markup of the message")
-_CONFLICT = "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"
+_CONFLICT = ("Conflict: terminated by other getUpdates request; make sure that only one bot instance is "
+             "running")
 
 
 class ApiError(Exception):
@@ -100,11 +101,12 @@ def _bad(description: str) -> ApiError:
 
 @dataclass
 class MessageEdit:
-    """One successful edit: the content the message had *after* it."""
+    """One successful edit: the content the message had *after* it (text/caption as displayed)."""
 
     date: int
     text: str | None
     caption: str | None
+    raw_text: str | None
     parse_mode: str | None
     reply_markup: JSON | None
 
@@ -113,8 +115,9 @@ class MessageEdit:
 class SentMessage:
     """A message the bot sent. Live object: edits and deletion update it in place.
 
-    ``text``/``caption`` are exactly what the bot sent (HTML included); ``plain_text``/``entities`` are
-    what Telegram made of it (for documents and photos they describe the caption).
+    ``text``/``caption`` are what the chat shows - markup parsed away, entities unescaped, exactly what
+    PTB's ``Message.text`` would hold; ``entities`` describe their formatting. ``raw_text`` is the text or
+    caption exactly as the bot sent it (HTML included), to be read together with ``parse_mode``.
     """
 
     chat_id: int
@@ -129,8 +132,8 @@ class SentMessage:
     edits: list[MessageEdit] = field(default_factory=list)
     deleted: bool = False
     date: int = 0
-    plain_text: str = ""
     entities: list[JSON] = field(default_factory=list)
+    raw_text: str | None = None
     mime_type: str | None = None
     file_id: str | None = None
     reply_to_message_id: int | None = None
@@ -154,7 +157,10 @@ class SentMessage:
 
 @dataclass
 class CallbackAnswer:
-    """What the bot passed to answerCallbackQuery, with the query it answered."""
+    """What the bot passed to answerCallbackQuery, with the query it answered.
+
+    Also readable like the request's parameter dict (``answer.get("text")``, ``answer["show_alert"]``).
+    """
 
     callback_query_id: str
     text: str | None
@@ -164,6 +170,14 @@ class CallbackAnswer:
     chat_id: int | None
     message_id: int | None
     data: str | None
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self.__dataclass_fields__:
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return getattr(self, key, default) if key in self.__dataclass_fields__ else default
 
 
 @dataclass
@@ -306,10 +320,12 @@ class BotApiEmulator:
 
     ``strict_ampersand``: report a bare ``&`` in HTML text (Telegram shows it literally; see
     :mod:`bot.emulator.html_entities` for why the default is to complain).
+    ``known_chats``: private chats whose user has already started the bot (e.g. the admin), so the bot may
+    write first; any other chat must :meth:`inject_message` or :meth:`add_chat` before it can be messaged.
     """
 
     def __init__(self, token: str, bot_username: str = "aistack_demo_bot", *, bot_name: str = "AI Stack",
-                 strict_ampersand: bool = True) -> None:
+                 strict_ampersand: bool = True, known_chats: Iterable[int] = ()) -> None:
         self.token = token
         self.bot_username = bot_username
         self.strict_ampersand = strict_ampersand
@@ -352,6 +368,8 @@ class BotApiEmulator:
         self._methods: dict[str, tuple[str, _Handler]] = {
             name.lower(): (name, handler) for name, handler in self._method_table().items()
         }
+        for chat_id in known_chats:
+            self.add_chat(chat_id)
 
     # ---------------------------------------------------------------------------- lifecycle & urls
 
@@ -470,7 +488,8 @@ class BotApiEmulator:
         (PTB raises RetryAfter). Otherwise ``error_code`` (default 500) and ``description``.
         """
         if retry_after is not None:
-            failure = _Failure(error_code or 429, description or f"Too Many Requests: retry after {retry_after}",
+            failure = _Failure(error_code or 429,
+                               description or f"Too Many Requests: retry after {retry_after}",
                                {"retry_after": retry_after})
         else:
             failure = _Failure(error_code or 500, description or "Internal Server Error", None)
@@ -511,7 +530,7 @@ class BotApiEmulator:
         try:
             await self.wait_until(lambda: len(self.sent(chat_id)) >= count, timeout)
         except TimeoutError:
-            texts = [m.plain_text or m.filename for m in self.sent(chat_id)]
+            texts = [m.text or m.filename for m in self.sent(chat_id)]
             raise TimeoutError(f"expected {count} message(s) to chat {chat_id} within {timeout}s, "
                                f"got {len(texts)}: {texts}") from None
         return self.sent(chat_id)
@@ -663,9 +682,9 @@ class BotApiEmulator:
         markup = self._reply_markup(p)
         chat = self._chat(p)
         reply_to = self._reply_to(p, chat["id"])
-        msg = SentMessage(chat_id=chat["id"], message_id=self._new_message_id(chat["id"]), text=text,
-                          parse_mode=parse_mode, reply_markup=markup, date=_now(), plain_text=parsed.text,
-                          entities=parsed.entities, reply_to_message_id=reply_to)
+        msg = SentMessage(chat_id=chat["id"], message_id=self._new_message_id(chat["id"]), text=parsed.text,
+                          parse_mode=parse_mode, reply_markup=markup, date=_now(), entities=parsed.entities,
+                          raw_text=text, reply_to_message_id=reply_to)
         return self._store(msg)
 
     async def _send_document(self, p: _Params) -> JSON:
@@ -685,9 +704,9 @@ class BotApiEmulator:
         markup = self._reply_markup(p)
         chat = self._chat(p)
         msg = SentMessage(chat_id=chat["id"], message_id=self._new_message_id(chat["id"]), kind=kind,
-                          caption=caption, parse_mode=parse_mode, reply_markup=markup, date=_now(),
-                          filename=stored.filename, data=stored.data, mime_type=stored.mime_type,
-                          file_id=stored.file_id, plain_text=parsed.text, entities=parsed.entities,
+                          caption=parsed.text or None, parse_mode=parse_mode, reply_markup=markup,
+                          date=_now(), filename=stored.filename, data=stored.data, mime_type=stored.mime_type,
+                          file_id=stored.file_id, entities=parsed.entities, raw_text=caption,
                           reply_to_message_id=self._reply_to(p, chat["id"]))
         return self._store(msg)
 
@@ -748,9 +767,9 @@ class BotApiEmulator:
         msg = self._message_to_edit(p)
         if msg.kind != "text":
             raise _bad("there is no text in the message to edit")
-        if (parsed.text, parsed.entities, markup) == (msg.plain_text, msg.entities, msg.reply_markup):
+        if (parsed.text, parsed.entities, markup) == (msg.text, msg.entities, msg.reply_markup):
             raise _bad(_NOT_MODIFIED)
-        msg.text, msg.parse_mode, msg.plain_text, msg.entities = text, parse_mode, parsed.text, parsed.entities
+        msg.text, msg.raw_text, msg.parse_mode, msg.entities = parsed.text, text, parse_mode, parsed.entities
         msg.reply_markup = markup
         return self._record_edit(msg)
 
@@ -765,9 +784,9 @@ class BotApiEmulator:
         msg = self._message_to_edit(p)
         if msg.kind == "text":
             raise _bad("there is no caption in the message to edit")
-        if (parsed.text, parsed.entities, markup) == (msg.plain_text, msg.entities, msg.reply_markup):
+        if (parsed.text or None, parsed.entities, markup) == (msg.caption, msg.entities, msg.reply_markup):
             raise _bad(_NOT_MODIFIED)
-        msg.caption, msg.parse_mode, msg.plain_text, msg.entities = caption, parse_mode, parsed.text, \
+        msg.caption, msg.raw_text, msg.parse_mode, msg.entities = parsed.text or None, caption, parse_mode, \
             parsed.entities
         msg.reply_markup = markup
         return self._record_edit(msg)
@@ -797,7 +816,7 @@ class BotApiEmulator:
 
     def _record_edit(self, msg: SentMessage) -> JSON:
         msg.edits.append(MessageEdit(_now(), msg.text if msg.kind == "text" else None, msg.caption,
-                                     msg.parse_mode, msg.reply_markup))
+                                     msg.raw_text, msg.parse_mode, msg.reply_markup))
         self._emit(EmulatorEvent("edited", msg.chat_id, message=msg.snapshot()))
         return self._message_json(msg)
 
@@ -903,10 +922,10 @@ class BotApiEmulator:
             chat_id = int(ref)
         except (TypeError, ValueError):
             raise _bad("chat not found") from None
-        chat = self._chats.get(chat_id)
-        if chat is None:
+        known = self._chats.get(chat_id)
+        if known is None:
             raise _bad("chat not found")
-        return chat
+        return known
 
     def _reply_to(self, p: _Params, chat_id: int) -> int | None:
         params = p.get_json("reply_parameters", "can't parse reply parameters JSON object") or {}
@@ -914,9 +933,11 @@ class BotApiEmulator:
         if message_id is None:
             return None
         message_id = int(message_id)
-        allow_missing = bool(params.get("allow_sending_without_reply")) or p.get_bool("allow_sending_without_reply")
+        allow_missing = bool(params.get("allow_sending_without_reply")) \
+            or p.get_bool("allow_sending_without_reply")
         key = (chat_id, message_id)
-        exists = key in self._user_messages or (key in self._bot_messages and not self._bot_messages[key].deleted)
+        bot_message = self._bot_messages.get(key)
+        exists = key in self._user_messages or (bot_message is not None and not bot_message.deleted)
         if not exists:
             if allow_missing:
                 return None
@@ -933,14 +954,16 @@ class BotApiEmulator:
         """The Message object Telegram would return / embed in a callback query."""
         data: JSON = {"message_id": msg.message_id, "date": msg.date, "chat": self._chats[msg.chat_id],
                       "from": self.bot_user}
-        text_key, entities_key = ("text", "entities") if msg.kind == "text" else ("caption", "caption_entities")
-        if msg.plain_text:
-            data[text_key] = msg.plain_text
+        if msg.kind == "text":
+            data["text"] = msg.text
+        elif msg.caption:
+            data["caption"] = msg.caption
         if msg.entities:
-            data[entities_key] = msg.entities
+            data["entities" if msg.kind == "text" else "caption_entities"] = msg.entities
         if msg.kind == "document":
             data["document"] = {"file_id": msg.file_id, "file_unique_id": f"u-{msg.file_id}",
-                                "file_name": msg.filename, "mime_type": msg.mime_type, "file_size": len(msg.data)}
+                                "file_name": msg.filename, "mime_type": msg.mime_type,
+                                "file_size": len(msg.data)}
         elif msg.kind == "photo":
             data["photo"] = [{"file_id": msg.file_id, "file_unique_id": f"u-{msg.file_id}", "width": 0,
                               "height": 0, "file_size": len(msg.data)}]
@@ -1001,7 +1024,8 @@ class BotApiEmulator:
         except RuntimeError:
             running = None
         if running is not self._loop:
-            raise RuntimeError("call the emulator from its own event loop, or use EmulatorThread from other threads")
+            raise RuntimeError("call the emulator from its own event loop, or use EmulatorThread from other "
+                               "threads")
 
 
 # ------------------------------------------------------------------------------------- validation

@@ -158,7 +158,8 @@ class EmulatorThread:
                                                   self._running_loop())
         return future.result(timeout + 5)
 
-    def wait_for_sent(self, count: int, chat_id: int | None = None, timeout: float = 10.0) -> list[SentMessage]:
+    def wait_for_sent(self, count: int, chat_id: int | None = None,
+                      timeout: float = 10.0) -> list[SentMessage]:
         """Block until at least ``count`` messages were sent (to ``chat_id``); return them all."""
         future = asyncio.run_coroutine_threadsafe(self.emulator.wait_for_sent(count, chat_id, timeout),
                                                   self._running_loop())
