@@ -98,3 +98,14 @@ def test_db_upgrade_and_current(tmp_path: Path) -> None:
     assert up.returncode == 0, up.stderr
     cur = aistack("db", "current", home=tmp_path)
     assert "current: 0001" in cur.stdout
+
+
+def test_run_without_token_is_the_offline_demo(tmp_path: Path) -> None:
+    full = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "ADMIN_", "DATABASE_"))}
+    out = subprocess.run([sys.executable, "-m", "bot.cli", "run"], input="/help\n2\n/quit\n", env=full,
+                         cwd=tmp_path, capture_output=True, text=True, timeout=90)
+    assert out.returncode == 0, out.stderr
+    assert "offline demo" in out.stderr
+    assert "/digest — Send the daily digest now" in out.stdout  # the real bot answered /help
+    assert "[2] 📋 Digest" in out.stdout
+    assert "Daily digest" in out.stdout and "Refused attempts: 1" in out.stdout  # button 2 → demo data
