@@ -104,7 +104,7 @@ max_connections = 200
 EOF
 chown "$OWNER" "$DATA/postgresql.auto.conf"
 
-if ! pg pg_ctl -D "$DATA" -l "$DATA/server.log" -w -t 30 start >/dev/null; then
+if ! pg pg_ctl -D "$DATA" -l "$DATA/server.log" -w -t 30 start </dev/null >/dev/null 2>&1 3>&-; then
     tail -n 20 "$DATA/server.log" >&2 || true
     die "PostgreSQL did not start; see $DATA/server.log"
 fi

@@ -64,7 +64,7 @@ def check_bot_api(s: Settings, timeout: float = 5.0) -> Check:
 
 def _folder(name: str, path: Path, pattern: str, what: str) -> Check:
     if not path.is_dir():
-        return Check(name, "warn", f"{path} not found", f"set {name.upper()} if {what} lives elsewhere")
+        return Check(name, "warn", f"{path} not found", f"set {name.upper()} if that tool keeps its data elsewhere")
     n = sum(1 for _ in path.glob(pattern))
     return Check(name, "ok", f"{path}: {n} {what}")
 

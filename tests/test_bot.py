@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -178,3 +179,26 @@ async def test_unknown_command_gets_a_pointer_to_help(bot_stack: BotHarness) -> 
     [msg] = await bot_stack.say("/nosuch")
     assert "Unknown command /nosuch" in msg.text
 
+
+
+async def test_daily_digest_is_scheduled_at_digest_time_and_delivered(bot_stack: BotHarness) -> None:
+    from datetime import datetime, time
+    from zoneinfo import ZoneInfo
+
+    from services.runtime import bootstrap
+    from tests.bot_fixtures import make_settings
+
+    # Berlin 07:30 while the machine runs in UTC: the job must follow TZ, not the host clock.
+    bot_stack.rt = bootstrap(make_settings(bot_stack.rt.settings.aistack_home, bot_stack.emu,
+                                           tz="Europe/Berlin", digest_time=time(7, 30)))
+    await bot_stack.restart()
+    assert bot_stack.app.job_queue is not None
+    [job] = bot_stack.app.job_queue.get_jobs_by_name("digest")
+    assert job.next_t is not None
+    local = job.next_t.astimezone(ZoneInfo("Europe/Berlin"))
+    assert (local.hour, local.minute) == (7, 30)
+    assert job.next_t > datetime.now(ZoneInfo("UTC"))
+    await job.run(bot_stack.app)  # what the scheduler does at 07:30
+    [msg] = await bot_stack.emu.wait_for_sent(1, chat_id=ADMIN)
+    assert "Daily digest" in msg.text and "Bot activity" in msg.text
+    assert re.search(r"\d\d:\d\d CES?T", msg.text)  # shown in the user's zone
