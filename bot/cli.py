@@ -20,6 +20,13 @@ db_app = typer.Typer(help="Database schema: upgrade, show the revision.", no_arg
 app.add_typer(db_app, name="db")
 
 
+def _add_groups() -> None:
+    from bot.cli_sentinel import hooks_app, sentinel_app
+
+    app.add_typer(hooks_app, name="hooks")
+    app.add_typer(sentinel_app, name="sentinel")
+
+
 def _fail(message: str, code: int = 2) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
@@ -115,7 +122,7 @@ def digest() -> None:
     """Print the digest the bot would send now."""
     from services.digest import build_digest
 
-    d = build_digest(_runtime().engine)
+    d = build_digest(_runtime())
     for s in d.sections:
         typer.echo(s.title)
         for line in s.lines:
@@ -145,6 +152,9 @@ def db_current() -> None:
 
 def main() -> None:
     app()
+
+
+_add_groups()
 
 
 if __name__ == "__main__":

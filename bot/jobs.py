@@ -10,6 +10,7 @@ from telegram.error import RetryAfter, TelegramError
 from bot.context import Context, runtime, send_html
 from bot.render import digest_html, esc
 from services.digest import build_digest
+from services.sentinel import alerts, report, spool
 from services.store import outbox
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,7 @@ async def deliver_outbox(context: Context) -> int:
             if chat_id in item.delivered_to:
                 continue
             try:
-                await send_html(context.bot, chat_id, text, item.buttons)
+                sent = await send_html(context.bot, chat_id, text, item.buttons)
             except RetryAfter as exc:
                 retry = exc.retry_after
                 seconds = retry.total_seconds() if hasattr(retry, "total_seconds") else float(retry)
@@ -41,14 +42,35 @@ async def deliver_outbox(context: Context) -> int:
                 await asyncio.to_thread(outbox.mark_failed, rt.engine, item.id, str(exc))
                 failed = True
                 break
-            await asyncio.to_thread(outbox.mark_sent_to, rt.engine, item.id, chat_id)
+            await asyncio.to_thread(outbox.mark_sent_to, rt.engine, item.id, chat_id,
+                                    [m.message_id for m in sent])
         if not failed:
             await asyncio.to_thread(outbox.mark_delivered, rt.engine, item.id)
             delivered += 1
     return delivered
 
 
+async def ingest_sentinel_alerts(context: Context) -> int:
+    """Move the hooks' spooled block alerts into the database and the outbox; update grouped messages."""
+    from handlers.sentinel import refresh_alert_messages  # the Telegram side of an alert lives there
+
+    rt = runtime(context)
+    alerts_dir, _ = report.state_dirs(rt.settings)
+    n = 0
+    for path, record in await asyncio.to_thread(spool.pending_alerts, alerts_dir):
+        ingested = await asyncio.to_thread(alerts.ingest, rt.engine, record)
+        await asyncio.to_thread(spool.ack, path)
+        if ingested.grouped:
+            await refresh_alert_messages(context.bot, rt.engine, ingested.alert)
+        n += 1
+    return n
+
+
 async def outbox_job(context: Context) -> None:
+    try:
+        await ingest_sentinel_alerts(context)
+    except Exception:  # a bad spool file must not stop ordinary notifications
+        log.exception("ingesting SENTINEL alerts failed")
     try:
         await deliver_outbox(context)
     except Exception:  # e.g. the database is briefly unavailable: try again next tick
@@ -58,7 +80,7 @@ async def outbox_job(context: Context) -> None:
 async def daily_digest(context: Context) -> None:
     """Queue the digest in the outbox, so a Telegram outage delays it instead of losing it."""
     rt = runtime(context)
-    d = await asyncio.to_thread(build_digest, rt.engine)
+    d = await asyncio.to_thread(build_digest, rt)
     await asyncio.to_thread(outbox.enqueue, rt.engine, digest_html(d, rt.settings.tz),
                             source="digest", format="html")
     await deliver_outbox(context)

@@ -25,9 +25,9 @@ class Command:
 
 
 def commands() -> list[Command]:
-    from handlers import digest, start
+    from handlers import digest, sentinel, start
 
-    return [*start.COMMANDS, *digest.COMMANDS]
+    return [*start.COMMANDS, *digest.COMMANDS, *sentinel.COMMANDS]
 
 
 def find(name: str) -> Command | None:

@@ -14,7 +14,7 @@ from services.digest import build_digest
 
 async def digest(update: Update, context: Context) -> None:
     rt = runtime(context)
-    d = await asyncio.to_thread(build_digest, rt.engine)
+    d = await asyncio.to_thread(build_digest, rt)
     await reply(update, context, digest_html(d, rt.settings.tz))
 
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Engine
-
 from services import digest
+from services.runtime import Runtime
 from services.store import events
 
 
 @digest.register("Bot activity", order=10)
-def activity_section(engine: Engine, since: datetime) -> digest.Section:
+def activity_section(rt: Runtime, since: datetime) -> digest.Section:
+    engine = rt.engine
     counts = events.count_by_outcome(engine, since)
     served = counts.get("ok", 0) + counts.get("error", 0)
     lines = [f"Commands served: {served} ({counts.get('error', 0)} failed)"]

@@ -1,6 +1,6 @@
 """The daily digest: one message assembled from sections that services register.
 
-A section is a function `(engine, since) -> Section | None`; returning None leaves it out (nothing to
+A section is a function `(runtime, since) -> Section | None`; returning None leaves it out (nothing to
 say). Sections return plain text: rendering (escaping, bold titles) is the caller's job, so the bot and
 the CLI can both show a digest.
 """
@@ -12,8 +12,10 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine
+if TYPE_CHECKING:
+    from services.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +26,7 @@ class Section:
     lines: list[str] = field(default_factory=list)
 
 
-SectionFn = Callable[[Engine, datetime], Section | None]
+SectionFn = Callable[["Runtime", datetime], Section | None]
 
 
 @dataclass(frozen=True)
@@ -37,7 +39,7 @@ class _Registered:
 _REGISTRY: dict[str, _Registered] = {}
 
 # Modules that register sections on import. A new service adds its module here, once.
-PROVIDERS: tuple[str, ...] = ("services.activity",)
+PROVIDERS: tuple[str, ...] = ("services.activity", "services.sentinel.report")
 
 
 def register(name: str, *, order: int = 100) -> Callable[[SectionFn], SectionFn]:
@@ -67,7 +69,7 @@ class Digest:
     sections: list[Section]
 
 
-def build_digest(engine: Engine, *, now: datetime | None = None, hours: int = 24) -> Digest:
+def build_digest(rt: Runtime, *, now: datetime | None = None, hours: int = 24) -> Digest:
     """Run every registered section over the last `hours`; a failing section is reported, not fatal."""
     _load_providers()
     until = now or datetime.now(UTC)
@@ -75,7 +77,7 @@ def build_digest(engine: Engine, *, now: datetime | None = None, hours: int = 24
     out: list[Section] = []
     for reg in sorted(_REGISTRY.values(), key=lambda r: r.order):
         try:
-            section = reg.fn(engine, since)
+            section = reg.fn(rt, since)
         except Exception as exc:  # one broken section must not cost the user the whole digest
             log.exception("digest section %s failed", reg.name)
             section = Section(reg.name, [f"(section failed: {exc.__class__.__name__}; see the bot log)"])

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -77,8 +80,46 @@ def check_codex(s: Settings) -> Check:
     return _folder("codex_home", s.codex_home, "sessions/*/*/*", "Codex session day folder(s)")
 
 
+KNOWN_BAD = {"session_id": "aistack-doctor", "transcript_path": "", "cwd": "/", "permission_mode": "default",
+             "hook_event_name": "PreToolUse", "tool_name": "Bash", "tool_use_id": "doctor",
+             "tool_input": {"command": "rm -rf /"}}
+
+
+def _installed_pre_hook(settings_file: Path) -> str | None:
+    try:
+        data = json.loads(settings_file.read_text(encoding="utf-8"))
+        groups = data.get("hooks", {}).get("PreToolUse", [])
+        for group in groups:
+            for hook in group.get("hooks", []):
+                if "pre_tool_use.py" in str(hook.get("command", "")):
+                    return str(hook["command"])
+    except (OSError, ValueError, AttributeError, TypeError):
+        return None
+    return None
+
+
+def check_hooks(s: Settings) -> Check:
+    """Replay a known-bad call through the hook Claude Code would run, and see it blocked."""
+    settings_file = s.claude_home / "settings.json"
+    command = _installed_pre_hook(settings_file)
+    if command is None:
+        return Check("sentinel hook", "warn", f"not installed in {settings_file}", "run `aistack hooks install`")
+    with tempfile.TemporaryDirectory() as tmp:  # keep the test call out of the real audit log and alerts
+        env = {**os.environ, "AISTACK_HOME": tmp, "SENTINEL_AUDIT_DIR": tmp}
+        try:
+            out = subprocess.run(["/bin/sh", "-c", command], input=json.dumps(KNOWN_BAD), env=env,
+                                 capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return Check("sentinel hook", "fail", f"the installed hook did not run: {exc}",
+                         "run `aistack hooks install` again")
+    if out.returncode == 2 and "SENTINEL blocked" in out.stderr:
+        return Check("sentinel hook", "ok", "installed; blocked a known-bad call (rm -rf /)")
+    return Check("sentinel hook", "fail", f"the installed hook let `rm -rf /` through (exit {out.returncode})",
+                 "run `aistack hooks install` again and `aistack sentinel check-policy`")
+
+
 CHECKS: list[Callable[[Settings], Check]] = [check_settings, check_database, check_bot_api, check_claude,
-                                             check_codex]
+                                             check_codex, check_hooks]
 
 
 def run_checks(s: Settings) -> list[Check]:

@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     digest_time: time = time(8, 0)
     tz: str = "UTC"
     outbox_interval: float = Field(default=3.0, gt=0, le=300)
+    sentinel_audit_dir: Path = Path("~/.claude/audit")
+    sentinel_policy: Path | None = None
+    sentinel_approval_wait: float = Field(default=0.0, ge=0, le=600)
 
     @field_validator("telegram_bot_token", "anthropic_api_key", "openai_api_key", "anthropic_base_url",
                      "database_url", mode="before")
@@ -96,7 +99,8 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown time zone {v!r}; use an IANA name such as Europe/Berlin") from None
         return v
 
-    @field_validator("aistack_home", "claude_home", "codex_home", "lore_root", "gateway_config")
+    @field_validator("aistack_home", "claude_home", "codex_home", "lore_root", "gateway_config",
+                     "sentinel_audit_dir", "sentinel_policy")
     @classmethod
     def _paths(cls, v: Path | None) -> Path | None:
         return _expand(v) if v is not None else None

@@ -21,7 +21,8 @@ STRANGER = 777
 def make_settings(home: Path, emu: BotApiEmulator, **over: object):  # type: ignore[no-untyped-def]
     values: dict[str, object] = dict(aistack_home=home, database_url=None, telegram_bot_token=TOKEN,
                                      admin_chat_id=(ADMIN,), telegram_base_url=emu.base_url,
-                                     outbox_interval=0.2, tz="UTC")
+                                     outbox_interval=0.2, tz="UTC", sentinel_audit_dir=home / "audit",
+                                     sentinel_policy=None)
     values.update(over)
     return load_settings(env_file=None, **values)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, Index, Integer, MetaData, String, Text
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, Index, Integer, MetaData, String, Text
 from sqlalchemy import text as sql_text  # `text` is also a column name below
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -69,9 +69,42 @@ class OutboxMessage(Base):
     # JSON list of chat ids that already got the message.
     delivered_to: Mapped[str] = mapped_column(Text, default="[]", server_default=sql_text("'[]'"))
     last_error: Mapped[str | None] = mapped_column(Text)
+    # JSON {chat_id: [message_id, …]}: what each chat got, so the message can be edited later.
+    sent_refs: Mapped[str] = mapped_column(Text, default="{}", server_default=sql_text("'{}'"))
 
     __table_args__ = (
         Index("ix_outbox_status_next_attempt_at", "status", "next_attempt_at"),
         CheckConstraint("format IN ('text', 'html')", name="format"),
         CheckConstraint("status IN ('pending', 'delivered', 'dead')", name="status"),
     )
+
+
+ALERT_STATUSES = ("open", "allowed", "kept")
+
+
+class SentinelAlert(Base):
+    """A blocked (or approval-seeking) tool call shown to the admin; identical repeats raise `count`."""
+
+    __tablename__ = "sentinel_alerts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    call_hash: Mapped[str] = mapped_column(String(64), index=True)
+    code: Mapped[str] = mapped_column(String(12), index=True)  # what the hook told the agent to quote
+    rule_id: Mapped[str] = mapped_column(String(64))
+    severity: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text)
+    alternative: Mapped[str | None] = mapped_column(Text)
+    subject: Mapped[str | None] = mapped_column(Text)
+    cwd: Mapped[str | None] = mapped_column(Text)
+    tool_name: Mapped[str] = mapped_column(String(64))
+    session_id: Mapped[str | None] = mapped_column(String(128))
+    approvable: Mapped[bool] = mapped_column(Boolean)
+    count: Mapped[int] = mapped_column(Integer, default=1, server_default=sql_text("1"))
+    first_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(16), default="open", server_default=sql_text("'open'"))
+    decided_by: Mapped[str | None] = mapped_column(String(128))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    outbox_id: Mapped[int | None] = mapped_column(Integer)
+
+    __table_args__ = (CheckConstraint("status IN ('open', 'allowed', 'kept')", name="status"),)

@@ -60,6 +60,7 @@ class OutboxItem:
     delivered_at: datetime | None
     last_error: str | None
     dedupe_key: str | None
+    sent_refs: dict[int, tuple[int, ...]]  # chat id → message ids it got (for later edits)
 
 
 def _validate_buttons(buttons: Sequence[Sequence[Sequence[str]]]) -> Buttons:
@@ -103,6 +104,7 @@ def _item(row: Any) -> OutboxItem:
         delivered_at=row.delivered_at,
         last_error=row.last_error,
         dedupe_key=row.dedupe_key,
+        sent_refs={int(c): tuple(ids) for c, ids in json.loads(row.sent_refs or "{}").items()},
     )
 
 
@@ -177,19 +179,28 @@ def _locked_row(conn: Connection, item_id: int) -> Any:
     return row
 
 
-def mark_sent_to(engine: Engine, item_id: int, chat_id: int) -> None:
-    """Remember that `chat_id` got the item, so a retry after a partial failure skips it."""
+def mark_sent_to(engine: Engine, item_id: int, chat_id: int, message_ids: Sequence[int] = ()) -> None:
+    """Remember that `chat_id` got the item (as `message_ids`), so a retry skips it and edits can find it."""
     with transaction(engine, write=True) as conn:
         row = _locked_row(conn, item_id)
         chats = set(json.loads(row.delivered_to or "[]"))
         if chat_id in chats:
             return
         chats.add(chat_id)
+        refs = json.loads(row.sent_refs or "{}")
+        refs[str(chat_id)] = list(message_ids)
         conn.execute(
             update(OutboxMessage)
             .where(OutboxMessage.id == item_id)
-            .values(delivered_to=json.dumps(sorted(chats)))
+            .values(delivered_to=json.dumps(sorted(chats)), sent_refs=json.dumps(refs))
         )
+
+
+def set_text(engine: Engine, item_id: int, text: str) -> None:
+    """Replace an item's text (e.g. a grouped alert's new count); the bot edits already-sent copies."""
+    with transaction(engine, write=True) as conn:
+        _locked_row(conn, item_id)
+        conn.execute(update(OutboxMessage).where(OutboxMessage.id == item_id).values(text=text))
 
 
 def mark_delivered(engine: Engine, item_id: int, now: datetime | None = None) -> None:
