@@ -12,12 +12,12 @@ LIMIT = 2.0  # seconds
 
 def main() -> None:
     try:
-        import signal
+        import _signal  # the C module behind `signal`, which only adds enums (and ~0.7 ms)
         import time
 
         started = time.monotonic()
-        signal.signal(signal.SIGALRM, lambda *_: os._exit(0))
-        signal.setitimer(signal.ITIMER_REAL, LIMIT)
+        _signal.signal(_signal.SIGALRM, lambda *_: os._exit(0))
+        _signal.setitimer(_signal.ITIMER_REAL, LIMIT)
         sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
         from services.sentinel.hookio import run_post
 

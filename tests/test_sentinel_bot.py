@@ -87,4 +87,6 @@ async def test_audit_command_counts_today(bot_stack: BotHarness) -> None:
     run_hook(bot_stack, "cat .env")
     [msg] = await bot_stack.say("/audit")
     assert "Tool calls: 3" in msg.text and "allow 1" in msg.text and "block 1" in msg.text
-    assert "secret" in msg.text.lower() or "id_rsa" in msg.text
+    assert "[secret-file-read] cat ~/.ssh/id_rsa" in msg.text  # the last blocks, with their rule
+    [digest] = await bot_stack.say("/digest")
+    assert "SENTINEL today" in digest.text and "Tool calls: 3" in digest.text

@@ -18,13 +18,20 @@ what is wrong), or ok with counts. `read_events` iterates the events for reports
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import os
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any
+
+try:  # the builtin module: ~0.2 ms to import, where hashlib (OpenSSL) costs the hook ~3 ms
+    from _sha256 import sha256
+except ImportError:  # pragma: no cover - CPython always has it
+    from hashlib import sha256
+
+# Typing names are for the type checker only: importing `typing` costs the hook ~3 ms (mypy honours this flag).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import Any
 
 ZERO = "0" * 64
 HEAD = ".head"
@@ -66,8 +73,13 @@ def day_files(directory: str) -> list[str]:
     return sorted(n for n in names if _is_day_file(n))
 
 
+def sha256_hex(data: bytes) -> str:
+    return str(sha256(data).hexdigest())
+
+
 def line_hash(line: bytes) -> str:
-    return hashlib.sha256(line).hexdigest()
+    """The hash the next line's `prev` carries: sha256 hex of the line's bytes without the newline."""
+    return str(sha256(line).hexdigest())
 
 
 def _last_line(path: str) -> tuple[bytes, bool] | None:
@@ -176,15 +188,24 @@ def append(record: dict[str, Any], directory: str | None = None, *, wait: bool =
         os.close(lock)  # also releases the flock
 
 
-@dataclass(frozen=True)
 class VerifyResult:
-    ok: bool
-    files: int
-    lines: int
-    kind: str | None = None  # modified | deleted | inserted | reordered | truncated
-    file: str | None = None
-    line: int | None = None  # 1-based line number in `file`
-    problem: str | None = None
+    """What `verify` found. A plain class: `dataclasses` would cost the hook ~2 ms of import time."""
+
+    __slots__ = ("file", "files", "kind", "line", "lines", "ok", "problem")
+
+    def __init__(self, ok: bool, files: int, lines: int, kind: str | None = None, file: str | None = None,
+                 line: int | None = None, problem: str | None = None) -> None:
+        self.ok = ok
+        self.files = files  # day files checked
+        self.lines = lines  # lines checked
+        self.kind = kind  # modified | deleted | inserted | reordered | truncated
+        self.file = file
+        self.line = line  # 1-based line number in `file`
+        self.problem = problem
+
+    def __repr__(self) -> str:
+        return (f"VerifyResult(ok={self.ok!r}, files={self.files!r}, lines={self.lines!r}, kind={self.kind!r}, "
+                f"file={self.file!r}, line={self.line!r}, problem={self.problem!r})")
 
     def __str__(self) -> str:
         if self.ok:
@@ -192,14 +213,12 @@ class VerifyResult:
         return f"audit chain broken: {self.file}:{self.line}: {self.kind}: {self.problem}"
 
 
-@dataclass
 class _Line:
-    file: str
-    no: int
-    raw: bytes
-    hash: str
-    rec: dict[str, Any] | None
-    complete: bool
+    __slots__ = ("complete", "file", "hash", "no", "raw", "rec")
+
+    def __init__(self, file: str, no: int, raw: bytes, hash: str, rec: dict[str, Any] | None,
+                 complete: bool) -> None:
+        self.file, self.no, self.raw, self.hash, self.rec, self.complete = file, no, raw, hash, rec, complete
 
     @property
     def prev(self) -> Any:

@@ -1,7 +1,11 @@
 """The hook runtime: what `hooks/pre_tool_use.py` and `hooks/post_tool_use.py` do once they are running.
 
-Stdlib only and light on imports: this runs on every agent tool call, inside the watchdog of
-`hooks/pre_tool_use.py` (a 1 s deadline enforced by a parent process, see that file).
+Stdlib only and light on imports: this runs on every agent tool call.
+
+Deadline: `run_pre` keeps a 1 s SIGALRM timer armed (`hooks/pre_tool_use.py` arms it before any import). When it
+fires, the handler writes the block line, logs the block if the log is free at that instant, and leaves with
+`os._exit(2)`. The regular-expression engine checks for signals, so a pathological pattern cannot outlast it.
+An `approve` rule that waits for the admin extends the timer by its wait.
 
 Pre (`run_pre`): read and validate Claude Code's hook JSON from stdin, judge the call under the policy, log
 it (hash-chained audit line) and only then answer:
@@ -23,17 +27,20 @@ hit the deadline. It can only ever turn an answer into a block.
 
 from __future__ import annotations
 
-import hashlib
+import _signal  # the C module behind `signal`, which only adds enums (and ~0.7 ms)
 import json
 import os
 import time
-from typing import TYPE_CHECKING, Any
 
+# Typing names are for the type checker only: importing `typing` costs the hook ~3 ms (mypy honours this flag).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from .model import ToolCall, Verdict
 
 MAX_INPUT = 1 << 20  # 1 MiB
-DEADLINE = 1.0  # seconds, enforced by the parent in hooks/pre_tool_use.py
+DEADLINE = 1.0  # seconds from the start of the hook process (SIGALRM, see _Pre.arm)
 PROMPTING_MODES = frozenset({"default", "acceptEdits", "plan"})
 SUBJECT_LIMIT = 500
 REASON_LIMIT = 1000
@@ -62,17 +69,23 @@ class BadInput(Exception):
 
 # ---------------------------------------------------------------------------------------------------- input
 
-def read_stdin(limit: int = MAX_INPUT, fd: int = 0) -> bytes:
-    """Everything on stdin, but never more than `limit` + 1 bytes (enough to tell that it is too big)."""
+def read_stdin(limit: int = MAX_INPUT, fd: int = 0) -> tuple[bytes, str]:
+    """(stdin, sha256 hex of all of it). Past `limit` + 1 bytes (enough to tell that it is too big) the rest is
+    only hashed, never kept, so the log can name even an oversized input exactly."""
+    from .audit import sha256
+
+    h = sha256()
     chunks: list[bytes] = []
-    total = 0
-    while total <= limit:
-        chunk = os.read(fd, min(1 << 16, limit + 1 - total))
+    kept = 0
+    while True:
+        chunk = os.read(fd, 1 << 16)
         if not chunk:
             break
-        chunks.append(chunk)
-        total += len(chunk)
-    return b"".join(chunks)
+        h.update(chunk)
+        if kept <= limit:
+            chunks.append(chunk[: limit + 1 - kept])
+            kept += len(chunks[-1])
+    return b"".join(chunks), str(h.hexdigest())
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -207,25 +220,39 @@ def _cut(text: str, limit: int = REASON_LIMIT) -> str:
 class _Pre:
     """One PreToolUse run. Every exit path logs first, then answers."""
 
-    def __init__(self, started: float, ctl: int | None) -> None:
+    def __init__(self, started: float) -> None:
         self.started = started
-        self.ctl = ctl
         self.raw = b""
         self.sha = ""
         self.payload: dict[str, Any] = {}
         self.call: ToolCall | None = None
+        self.call_hash = ""  # computed once: it serialises the whole input
         self.subject = ""
         self.policy_hash: str | None = None
 
     # -- plumbing
 
-    def tell_parent(self, kind: bytes, body: str) -> None:
-        if self.ctl is None:
-            return
-        try:  # noqa: SIM105 - contextlib is not worth its import on the hook path
-            os.write(self.ctl, kind + body.encode("utf-8", "backslashreplace") + b"\n")
-        except OSError:
-            pass
+    def arm(self, seconds: float) -> None:
+        """(Re)arm the deadline: `seconds` from now, or what is left of the first second if that is later."""
+        left = self.started + DEADLINE - time.monotonic()
+        _signal.signal(_signal.SIGALRM, self.expired)
+        _signal.setitimer(_signal.ITIMER_REAL, max(seconds, left, 0.001))
+
+    def expired(self, signum: int, frame: object) -> None:
+        """SIGALRM: answer block at once, log it if that can be done quickly, leave with exit code 2."""
+        detail = f"SENTINEL could not judge this call within its {DEADLINE:g} s deadline"
+        _out(2, block_line(DEADLINE_RULE, detail, ALTERNATIVES[DEADLINE_RULE]))
+        _signal.signal(_signal.SIGALRM, _exit_2)  # bound the logging below
+        _signal.setitimer(_signal.ITIMER_REAL, 0.3)
+        try:
+            p = self.payload
+            watchdog_block(self.started, {
+                "session_id": p.get("session_id"), "tool_use_id": p.get("tool_use_id"),
+                "tool_name": p.get("tool_name"), "permission_mode": p.get("permission_mode"), "cwd": p.get("cwd"),
+                "subject": self.subject, "input_sha256": self.sha, "call_hash": self.call_hash,
+                "policy_hash": self.policy_hash}, detail)
+        finally:
+            os._exit(2)
 
     def base(self) -> dict[str, Any]:
         p = self.payload
@@ -241,8 +268,8 @@ class _Pre:
         rec.update(decision=decision, rule_id=rule_id, reason=_cut(redact(reason)) if reason else reason,
                    cwd=self.payload.get("cwd"), subject=self.subject, input_sha256=self.sha,
                    latency_ms=round((time.monotonic() - self.started) * 1000, 2), policy_hash=self.policy_hash)
-        if self.call is not None:
-            rec["call_hash"] = self.call.call_hash()
+        if self.call_hash:
+            rec["call_hash"] = self.call_hash
         rec.update({k: v for k, v in extra.items() if v is not None})
         try:
             audit.append(rec)
@@ -257,7 +284,7 @@ class _Pre:
         from .redact import redact
         from .spool import new_id, write_alert_file
 
-        call_hash = self.call.call_hash() if self.call is not None else ""
+        call_hash = self.call_hash
         rec = {"id": new_id(), "call_hash": call_hash, "code": call_hash[:6].upper() if approvable else "",
                "session_id": self.payload.get("session_id"), "tool_use_id": self.payload.get("tool_use_id"),
                "tool_name": self.payload.get("tool_name"), "rule_id": rule_id, "severity": severity,
@@ -301,10 +328,9 @@ class _Pre:
 
     def run(self) -> int:
         try:
-            self.raw = read_stdin()
+            self.raw, self.sha = read_stdin()
         except OSError as exc:
             return self.fail_closed(BAD_INPUT, f"cannot read the hook input ({exc.strerror or exc})")
-        self.sha = hashlib.sha256(self.raw).hexdigest()
         try:
             self.payload = parse_payload(self.raw)
         except BadInput as exc:
@@ -319,21 +345,19 @@ class _Pre:
         self.call = call = ToolCall(tool_name=p["tool_name"], tool_input=p["tool_input"], cwd=p.get("cwd") or "",
                                     session_id=p.get("session_id") or "", tool_use_id=p.get("tool_use_id") or "",
                                     permission_mode=p.get("permission_mode") or "default")
+        self.call_hash = call.call_hash()
         self.subject = redact_subject(subject_of(call.tool_name, call.tool_input), SUBJECT_LIMIT)
-        self.tell_parent(b"I", json.dumps({
-            "session_id": call.session_id, "tool_use_id": call.tool_use_id, "tool_name": call.tool_name,
-            "permission_mode": call.permission_mode, "cwd": call.cwd[:1000], "subject": self.subject,
-            "input_sha256": self.sha, "call_hash": call.call_hash()}))
 
-        from .policy import PolicyError, load_policy
+        from . import policy as policy_mod
 
         user_path = user_policy_path()
         try:
-            policy = load_policy(user_path)
-        except PolicyError as exc:
-            where = user_path or "the default policy"
-            msg = str(exc)
-            return self.fail_closed(POLICY, msg if user_path and user_path in msg else f"{where}: {msg}")
+            policy = policy_mod.load_policy(user_path)
+        except policy_mod.PolicyError as exc:
+            msg = " ".join(str(exc).split())
+            named = [p for p in (user_path, getattr(policy_mod, "DEFAULT_POLICY", None)) if p and str(p) in msg]
+            where = user_path or getattr(policy_mod, "DEFAULT_POLICY", "the default policy")
+            return self.fail_closed(POLICY, msg if named else f"{where}: {msg}")
         self.policy_hash = getattr(policy, "hash", None)
 
         sleep = os.environ.get("SENTINEL_TEST_SLEEP")
@@ -367,11 +391,9 @@ class _Pre:
         from . import approvals
         from .paths import approval_wait
 
-        call = self.call
-        assert call is not None
         if not verdict.approvable:
             return self.block(rule_id, reason, alternative, code=None, severity=decision, fail_closed=True)
-        call_hash = call.call_hash()
+        call_hash = self.call_hash
         code = call_hash[:6].upper()
         approver = approvals.consume(call_hash)
         if approver:
@@ -380,9 +402,9 @@ class _Pre:
         if wait <= 0:
             return self.block(rule_id, reason, alternative, code=code, severity=decision)
 
-        # Tell the admin now, then wait for the button (the parent extends its deadline accordingly).
+        # Tell the admin now, then wait for the button (with the deadline pushed back by the wait).
         alert_id = self.alert(rule_id, decision, reason, alternative, approvable=True)
-        self.tell_parent(b"W", f"{wait:.3f}")
+        self.arm(wait + DEADLINE)
         end = time.monotonic() + wait
         outcome: str | None = None
         while True:
@@ -409,10 +431,18 @@ class _Pre:
         return 2
 
 
-def run_pre(started: float | None = None, ctl: int | None = None) -> int:
-    """The PreToolUse hook. Returns the exit code: 0 (allow, warn) or 2 (block). Never raises."""
-    run = _Pre(time.monotonic() if started is None else started, ctl)
+def _exit_2(signum: int, frame: object) -> None:
+    os._exit(2)
+
+
+def run_pre(started: float | None = None) -> int:
+    """The PreToolUse hook (call it from the main thread). Returns the exit code: 0 (allow, warn) or 2 (block).
+
+    Never raises; when the deadline passes it does not return at all (the process exits 2).
+    """
+    run = _Pre(time.monotonic() if started is None else started)
     try:
+        run.arm(0)
         return run.run()
     except BaseException as exc:
         detail = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
@@ -426,7 +456,7 @@ def run_pre(started: float | None = None, ctl: int | None = None) -> int:
 def watchdog_block(started: float, info: dict[str, Any], detail: str, rule_id: str = DEADLINE_RULE) -> None:
     """Best-effort audit line and alert for a call the watchdog stopped (never waits for the log's lock).
 
-    `info` is what the judging child announced about the call before it was stopped (maybe nothing).
+    `info` is what is known about the call at that moment (maybe nothing).
     """
     from . import audit
     from .spool import new_id, write_alert_file
@@ -435,7 +465,7 @@ def watchdog_block(started: float, info: dict[str, Any], detail: str, rule_id: s
            "tool_name": info.get("tool_name"), "permission_mode": info.get("permission_mode"),
            "decision": "block", "rule_id": rule_id, "reason": detail, "cwd": info.get("cwd"),
            "subject": info.get("subject", ""), "input_sha256": info.get("input_sha256"),
-           "latency_ms": round((time.monotonic() - started) * 1000, 2), "policy_hash": None,
+           "latency_ms": round((time.monotonic() - started) * 1000, 2), "policy_hash": info.get("policy_hash"),
            "call_hash": info.get("call_hash"), "fail_closed": True}
     try:  # noqa: SIM105 - contextlib is not worth its import on the hook path
         audit.append(rec, wait=False)
@@ -499,13 +529,12 @@ def run_post(started: float | None = None) -> int:
         from . import audit
         from .redact import redact, redact_subject
 
-        raw = b""
+        raw, sha = b"", audit.sha256_hex(b"")
         try:  # noqa: SIM105 - contextlib is not worth its import on the hook path
-            raw = read_stdin()
+            raw, sha = read_stdin()
         except OSError:
             pass
-        rec: dict[str, Any] = {"event": "post", "decision": None, "rule_id": None,
-                               "input_sha256": hashlib.sha256(raw).hexdigest()}
+        rec: dict[str, Any] = {"event": "post", "decision": None, "rule_id": None, "input_sha256": sha}
         try:
             p = parse_payload(raw)
         except BadInput as exc:

@@ -177,6 +177,18 @@ def _strip(groups: list[Any], hooks_dir: Path, keep_first: dict[str, Any] | None
     return out, placed, removed
 
 
+def _state_dirs() -> None:
+    """Create $AISTACK_HOME/sentinel/{alerts,approvals} (0700) now, so the hook finds them ready and the policy
+    loader can keep its parsed-policy cache there from the very first call."""
+    from . import paths
+
+    for d in (paths.alerts_dir(), paths.approvals_dir()):
+        try:  # noqa: SIM105 - the hooks create them too; this is only a head start
+            os.makedirs(d, mode=0o700, exist_ok=True)
+        except OSError:
+            pass
+
+
 def install(settings_path: str | Path, *, python: str | Path | None = None, hooks_dir: str | Path = HOOKS_DIR,
             timeout: int = DEFAULT_TIMEOUT) -> InstallResult:
     """Merge our PreToolUse and PostToolUse hooks into `settings_path` (created if missing)."""
@@ -202,6 +214,7 @@ def install(settings_path: str | Path, *, python: str | Path | None = None, hook
         if not placed:
             groups.append({"matcher": "*", "hooks": [entry]})
         hooks[event] = groups
+    _state_dirs()
     if new == data and old_text is not None:
         return InstallResult(path, False, None, commands, 0)
     backup = _save(path, new, old_text)
