@@ -11,12 +11,13 @@ import hashlib
 import json
 import os
 import re
-TYPE_CHECKING = False  # importing typing costs the hook ~3 ms; mypy still sees these names
-if TYPE_CHECKING:
-    from typing import Any
 
 from services.sentinel.model import SEVERITIES
 from services.sentinel.rules import CLASSES, GENERIC, REQUIRED_PARAMS, check_glob
+
+TYPE_CHECKING = False  # importing typing costs the hook ~3 ms; mypy still sees these names
+if TYPE_CHECKING:
+    from typing import Any
 
 DEFAULT_POLICY = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
                               "policies", "sentinel.toml")
@@ -279,14 +280,3 @@ def check_policy(path: str | os.PathLike[str]) -> list[str]:
     except PolicyError as exc:
         return [str(exc)]
     return []
-
-
-def default_user_policy_path() -> str | None:
-    """`$SENTINEL_POLICY`, else `$AISTACK_HOME/sentinel-policy.toml` when it exists."""
-    env = os.environ.get("SENTINEL_POLICY")
-    if env:
-        return env
-    home = os.environ.get("AISTACK_HOME")
-    if home and os.path.isfile(os.path.join(home, "sentinel-policy.toml")):
-        return os.path.join(home, "sentinel-policy.toml")
-    return None
