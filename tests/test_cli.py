@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import queue
 import re
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -102,11 +106,37 @@ def test_db_upgrade_and_current(tmp_path: Path) -> None:
 
 
 def test_run_without_token_is_the_offline_demo(tmp_path: Path) -> None:
+    """`./dev run` with no token: the emulator, the real bot and a console chat on demo data."""
     full = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "ADMIN_", "DATABASE_"))}
-    out = subprocess.run([sys.executable, "-m", "bot.cli", "run"], input="/help\n2\n/quit\n", env=full,
-                         cwd=tmp_path, capture_output=True, text=True, timeout=90)
-    assert out.returncode == 0, out.stderr
-    assert "offline demo" in out.stderr
-    assert "/digest — Send the daily digest now" in out.stdout  # the real bot answered /help
-    assert "[2] 📋 Digest" in out.stdout
-    assert "Daily digest" in out.stdout and "Refused attempts: 1" in out.stdout  # button 2 → demo data
+    proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "run"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=full, cwd=tmp_path, text=True, bufsize=1)
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout or []], daemon=True).start()
+    seen: list[str] = []
+
+    def until(text: str, timeout: float = 20.0) -> None:
+        end = time.monotonic() + timeout
+        while not any(text in line for line in seen):
+            left = end - time.monotonic()
+            assert left > 0, f"{text!r} never appeared in:\n{''.join(seen)}"
+            with contextlib.suppress(queue.Empty):
+                seen.append(lines.get(timeout=left))
+
+    def say(line: str) -> None:
+        assert proc.stdin is not None
+        proc.stdin.write(line + "\n")
+        proc.stdin.flush()
+
+    try:
+        say("/help")
+        until("/digest — Send the daily digest now")  # the real bot answered
+        until("[1] ✅ Allow once   [2] ⛔ Keep blocked")  # the demo's SENTINEL block, with its buttons
+        say("1")  # press "Allow once" by its number
+        until("Allowed once by")
+        say("/digest")
+        until("Refused attempts: 1")  # demo data
+        say("/quit")
+        assert proc.wait(timeout=20) == 0
+    finally:
+        proc.kill()
+    assert "offline demo" in (proc.stderr.read() if proc.stderr else "")
