@@ -8,7 +8,7 @@ import logging
 from telegram.error import RetryAfter, TelegramError
 
 from bot.context import Context, runtime, send_html
-from bot.render import digest_html, esc
+from bot.render import digest_html, esc, keyboard
 from services.digest import build_digest
 from services.sentinel import alerts, report, spool
 from services.store import outbox
@@ -46,8 +46,24 @@ async def deliver_outbox(context: Context) -> int:
                                     [m.message_id for m in sent])
         if not failed:
             await asyncio.to_thread(outbox.mark_delivered, rt.engine, item.id)
+            await _catch_up(context, item)
             delivered += 1
     return delivered
+
+
+async def _catch_up(context: Context, sent: outbox.OutboxItem) -> None:
+    """The item changed while it was being sent (a repeat count, a decision): edit the copies just sent."""
+    fresh = await asyncio.to_thread(outbox.get, runtime(context).engine, sent.id)
+    if fresh is None or (fresh.text, fresh.buttons) == (sent.text, sent.buttons):
+        return
+    text = fresh.text if fresh.format == "html" else esc(fresh.text)
+    for chat_id, ids in fresh.sent_refs.items():
+        if ids:
+            try:
+                await context.bot.edit_message_text(text, chat_id=chat_id, message_id=ids[-1],
+                                                    reply_markup=keyboard(fresh.buttons))
+            except TelegramError as exc:  # e.g. identical content, or the admin deleted the message
+                log.info("could not update outbox %s in chat %s: %s", sent.id, chat_id, exc)
 
 
 async def ingest_sentinel_alerts(context: Context) -> int:

@@ -54,20 +54,24 @@ async def decide(update: Update, context: Context) -> None:
     else:
         await asyncio.to_thread(approvals.deny, alert.call_hash, who, directory=approvals_dir)
         await query.answer("Kept blocked.")
-    await refresh_alert_messages(context.bot, rt.engine, alert)
+    msg = query.message
+    await refresh_alert_messages(context.bot, rt.engine, alert,
+                                 pressed=(msg.chat.id, msg.message_id) if msg is not None else None)
 
 
-async def refresh_alert_messages(bot: Bot, engine: Engine, alert: alerts.Alert) -> None:
-    """Edit every delivered copy of the alert's message to its current text and buttons."""
-    if alert.outbox_id is None:
-        return
-    item = await asyncio.to_thread(outbox.get, engine, alert.outbox_id)
-    if item is None:
-        return
+async def refresh_alert_messages(bot: Bot, engine: Engine, alert: alerts.Alert,
+                                 pressed: tuple[int, int] | None = None) -> None:
+    """Edit every delivered copy of the alert's message (and the one just pressed) to its current state.
+
+    `pressed` matters when the button is pressed before the delivery job has recorded its message ids.
+    """
+    targets = {pressed} if pressed else set()
+    item = await asyncio.to_thread(outbox.get, engine, alert.outbox_id) if alert.outbox_id is not None else None
+    if item is not None:
+        targets |= {(chat_id, ids[-1]) for chat_id, ids in item.sent_refs.items() if ids}
     html = esc(alerts.render(alert))
-    for chat_id, message_ids in item.sent_refs.items():
-        if message_ids:
-            await _edit(bot, chat_id, message_ids[-1], html, alerts.buttons(alert))
+    for chat_id, message_id in sorted(targets):
+        await _edit(bot, chat_id, message_id, html, alerts.buttons(alert))
 
 
 async def audit(update: Update, context: Context) -> None:

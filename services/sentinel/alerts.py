@@ -129,7 +129,7 @@ def ingest(engine: Engine, record: Mapping[str, Any]) -> Ingested:
     alert = get(engine, int(alert_id))
     assert alert is not None
     if grouped and alert.outbox_id is not None:
-        outbox.set_text(engine, alert.outbox_id, render(alert))
+        outbox.set_content(engine, alert.outbox_id, render(alert), buttons(alert))
     elif not grouped:
         oid = outbox.enqueue(engine, render(alert), source="sentinel", buttons=buttons(alert))
         with transaction(engine, write=True) as conn:
@@ -175,7 +175,7 @@ def decide(engine: Engine, alert_id: int, choice: str, who: str, *, now: datetim
     alert = get(engine, alert_id)
     assert alert is not None
     if alert.outbox_id is not None:
-        outbox.set_text(engine, alert.outbox_id, render(alert))
+        outbox.set_content(engine, alert.outbox_id, render(alert), buttons(alert))
     return alert
 
 

@@ -196,11 +196,16 @@ def mark_sent_to(engine: Engine, item_id: int, chat_id: int, message_ids: Sequen
         )
 
 
-def set_text(engine: Engine, item_id: int, text: str) -> None:
-    """Replace an item's text (e.g. a grouped alert's new count); the bot edits already-sent copies."""
+def set_content(engine: Engine, item_id: int, text: str,
+                buttons: Sequence[Sequence[Sequence[str]]] | None = None) -> None:
+    """Replace an item's text and buttons (a grouped alert's count, a decision); sent copies get edited."""
+    if not text.strip():
+        raise ValueError("outbox text is empty; Telegram refuses empty messages, pass some text")
+    buttons_json = json.dumps(_validate_buttons(buttons)) if buttons else None
     with transaction(engine, write=True) as conn:
         _locked_row(conn, item_id)
-        conn.execute(update(OutboxMessage).where(OutboxMessage.id == item_id).values(text=text))
+        conn.execute(update(OutboxMessage).where(OutboxMessage.id == item_id)
+                     .values(text=text, buttons=buttons_json))
 
 
 def mark_delivered(engine: Engine, item_id: int, now: datetime | None = None) -> None:
