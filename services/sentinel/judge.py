@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import os
 import posixpath
-TYPE_CHECKING = False  # importing typing costs the hook ~3 ms; mypy still sees these names
-if TYPE_CHECKING:
-    from typing import Any
 
 from services.sentinel.model import Finding, ToolCall, Verdict, worst
 from services.sentinel.policy import Policy
 from services.sentinel.rules import CLASSES, Ctx, path_of
 from services.sentinel.shell import Parse, parse
+
+TYPE_CHECKING = False  # importing typing costs the hook ~3 ms; mypy still sees these names
+if TYPE_CHECKING:
+    from typing import Any
 
 DEFAULT_TEMP = ("/tmp", "/var/tmp", "$TMPDIR")
 _FILE_TOOLS = {"Read": ("file_path",), "Write": ("file_path",), "Edit": ("file_path",), "MultiEdit": ("file_path",),

@@ -11,12 +11,13 @@ import hashlib
 import json
 import os
 import re
-TYPE_CHECKING = False  # importing typing costs the hook ~3 ms; mypy still sees these names
-if TYPE_CHECKING:
-    from typing import Any
 
 from services.sentinel.model import SEVERITIES
 from services.sentinel.rules import CLASSES, GENERIC, REQUIRED_PARAMS, check_glob
+
+TYPE_CHECKING = False  # importing typing costs the hook ~3 ms; mypy still sees these names
+if TYPE_CHECKING:
+    from typing import Any
 
 DEFAULT_POLICY = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
                               "policies", "sentinel.toml")

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import posixpath
 import re
+
+from services.sentinel.shell import Arg, Command, Parse, is_decoder, resolve
+
 TYPE_CHECKING = False  # importing typing costs the hook ~3 ms; mypy still sees these names
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
     from typing import Any
-
-from services.sentinel.shell import Arg, Command, Parse, is_decoder, resolve
 
 # ------------------------------------------------------------------------------------------------ context
 
