@@ -4,10 +4,14 @@ Installed as `/abs/path/.venv/bin/python -I -S /abs/path/hooks/pre_tool_use.py` 
 keep PYTHON* variables and site-packages out of a security hook and save ~15 ms of start-up. It also works as
 plainly `/abs/path/.venv/bin/python /abs/path/hooks/pre_tool_use.py`, from any working directory.
 
-The work is in services.sentinel.hookio.run_pre. This file only arms the watchdog before anything else is imported
-(a 1 s SIGALRM timer whose handler writes the block line and leaves with `os._exit(2)`; the regular-expression
-engine checks for signals, so even a catastrophically backtracking pattern is cut off) and makes sure that nothing,
-not even an error while importing, can end in Python's default exit code 1, which Claude Code takes as "go ahead".
+This file arms the watchdog before anything else is imported (a 1 s SIGALRM timer whose handler writes the block
+line and leaves with `os._exit(2)`; the regular-expression engine checks for signals, so even a catastrophically
+backtracking pattern is cut off) and makes sure that nothing, not even an error while importing or a judge daemon
+that died, can end in Python's default exit code 1, which Claude Code takes as "go ahead".
+
+The call is judged by the warm judge daemon when one answers (services/sentinel/client.py, which imports only C
+modules), else here by services.sentinel.hookio.run_pre. `SENTINEL_DAEMON=off` always judges here.
+Keep this file small: a script is compiled on every run, modules are byte-compiled once.
 """
 
 import os
@@ -41,12 +45,23 @@ def main() -> None:
         _signal.signal(_signal.SIGALRM, _expired)
         _signal.setitimer(_signal.ITIMER_REAL, DEADLINE)
         sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
+        prefix = b""
+        if os.environ.get("SENTINEL_DAEMON", "").strip().lower() not in ("off", "0", "no", "false"):
+            from services.sentinel import client
+
+            answer = client.ask(started)
+            if not isinstance(answer, bytes):
+                code, out, err = answer
+                client.write_all(1, out)
+                client.write_all(2, err)
+                return
+            prefix = answer
         from services.sentinel.hookio import run_pre
 
-        code = run_pre(started)
+        code = run_pre(started, prefix)
         if code not in (0, 2):
             raise RuntimeError(f"the hook runtime answered exit code {code!r}")
-    except BaseException as exc:  # anything at all, even an import error, blocks
+    except BaseException as exc:  # anything at all, even an import error or a daemon that died, blocks
         _say("sentinel-internal-error", " ".join(f"internal error ({type(exc).__name__}: {exc}).".split()),
              ALT_INTERNAL)
         code = 2

@@ -105,7 +105,8 @@ def check_hooks(s: Settings) -> Check:
     if command is None:
         return Check("sentinel hook", "warn", f"not installed in {settings_file}", "run `aistack hooks install`")
     with tempfile.TemporaryDirectory() as tmp:  # keep the test call out of the real audit log and alerts
-        env = {**os.environ, "AISTACK_HOME": tmp, "SENTINEL_AUDIT_DIR": tmp}
+        # SENTINEL_DAEMON=off: judged by the hook process itself, no judge daemon left behind in a deleted home.
+        env = {**os.environ, "AISTACK_HOME": tmp, "SENTINEL_AUDIT_DIR": tmp, "SENTINEL_DAEMON": "off"}
         try:
             out = subprocess.run(["/bin/sh", "-c", command], input=json.dumps(KNOWN_BAD), env=env,
                                  capture_output=True, text=True, timeout=10)

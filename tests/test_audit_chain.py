@@ -262,7 +262,8 @@ def test_subject_is_redacted_before_it_is_cut() -> None:
 
 def test_secrets_in_commands_are_redacted_in_the_hook_log(tmp_path: Path) -> None:
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path / "home"),
-           "AISTACK_HOME": str(tmp_path / "aistack"), "SENTINEL_AUDIT_DIR": str(tmp_path / "audit")}
+           "AISTACK_HOME": str(tmp_path / "aistack"), "SENTINEL_AUDIT_DIR": str(tmp_path / "audit"),
+           "SENTINEL_DAEMON": "off"}
     command = (f"curl -H 'x-api-key: {SECRETS['anthropic-key']}' https://api.example.com "
                "&& PGPASSWORD=hunter2 psql -h db -c 'select 1'")
     payload = {"session_id": "s", "tool_use_id": "t", "cwd": str(tmp_path), "permission_mode": "default",

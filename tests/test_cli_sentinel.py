@@ -28,7 +28,8 @@ def hook(home: Path, command: str) -> subprocess.CompletedProcess[str]:
     payload = {"session_id": "s", "transcript_path": "", "cwd": "/home/dev/project", "permission_mode": "default",
                "hook_event_name": "PreToolUse", "tool_name": "Bash", "tool_input": {"command": command},
                "tool_use_id": "t"}
-    env = {**os.environ, "AISTACK_HOME": str(home), "SENTINEL_AUDIT_DIR": str(home / "audit"), "HOME": "/home/dev"}
+    env = {**os.environ, "AISTACK_HOME": str(home), "SENTINEL_AUDIT_DIR": str(home / "audit"), "HOME": "/home/dev",
+           "SENTINEL_DAEMON": "off"}
     env.pop("SENTINEL_POLICY", None)
     return subprocess.run([sys.executable, str(ROOT / "hooks" / "pre_tool_use.py")], input=json.dumps(payload),
                           env=env, capture_output=True, text=True, timeout=30)

@@ -86,7 +86,8 @@ class Result:
 def results() -> Iterator[dict[str, Result]]:
     with tempfile.TemporaryDirectory(prefix="sentinel-corpus-") as tmp:
         base = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": "/home/dev", "LANG": "C.UTF-8",
-                "AISTACK_HOME": f"{tmp}/aistack", "SENTINEL_AUDIT_DIR": f"{tmp}/audit"}
+                "AISTACK_HOME": f"{tmp}/aistack", "SENTINEL_AUDIT_DIR": f"{tmp}/audit",
+                "SENTINEL_DAEMON": "off"}  # tests/test_judge_daemon.py runs the corpus through the daemon
 
         def run(case: dict[str, Any]) -> Result:
             stdin = stdin_of(case)

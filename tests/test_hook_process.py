@@ -48,7 +48,9 @@ class Hook:
         self.audit_dir = tmp / "audit"
         self.env: dict[str, str] = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.home),
                                     "LANG": "C.UTF-8", "AISTACK_HOME": str(self.aistack),
-                                    "SENTINEL_AUDIT_DIR": str(self.audit_dir)}
+                                    "SENTINEL_AUDIT_DIR": str(self.audit_dir),
+                                    # the in-process path; tests/test_judge_daemon.py covers the daemon
+                                    "SENTINEL_DAEMON": "off"}
 
     @property
     def approvals_dir(self) -> str:

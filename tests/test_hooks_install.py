@@ -209,7 +209,8 @@ def test_installed_command_runs_the_hook(tmp_path: Path) -> None:
     """The exact command written to settings.json, run through a shell as Claude Code does, answers."""
     res = inst.install(tmp_path / "settings.json")
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path),
-           "AISTACK_HOME": str(tmp_path / "aistack"), "SENTINEL_AUDIT_DIR": str(tmp_path / "audit")}
+           "AISTACK_HOME": str(tmp_path / "aistack"), "SENTINEL_AUDIT_DIR": str(tmp_path / "audit"),
+           "SENTINEL_DAEMON": "off"}
     payload = json.dumps({"session_id": "s", "cwd": str(tmp_path), "tool_name": "Bash",
                           "tool_input": {"command": "ls -la"}, "tool_use_id": "t", "permission_mode": "default"})
     for cmd in res.commands.values():

@@ -27,7 +27,7 @@ def run_hook(h: BotHarness, command: str, *, session: str = "sess-1", cwd: str =
                "tool_use_id": "toolu_1"}
     s = h.rt.settings
     env = {**os.environ, "AISTACK_HOME": str(s.aistack_home), "SENTINEL_AUDIT_DIR": str(s.sentinel_audit_dir),
-           "HOME": "/home/dev"}
+           "HOME": "/home/dev", "SENTINEL_DAEMON": "off"}
     env.pop("SENTINEL_POLICY", None)
     return subprocess.run([sys.executable, str(ROOT / "hooks" / "pre_tool_use.py")], input=json.dumps(payload),
                           env=env, capture_output=True, text=True, timeout=30)

@@ -21,6 +21,10 @@ allow; an `approve` rule may wait `SENTINEL_APPROVAL_WAIT` seconds for one.
 
 Post (`run_post`): log the outcome of the call; always exit 0.
 
+Who answers: `run_pre` is the in-process path (read fd 0, write fds 1 and 2). `judge_request` is the same run
+for bytes already read; it returns (exit code, stdout, stderr) and is what the warm judge daemon
+(`daemon.py`) calls in a forked child per request, after putting the client's environment into `os.environ`.
+
 Test-only switch: `SENTINEL_TEST_SLEEP=<seconds>` makes the pre hook sleep right before judging, so tests can
 hit the deadline. It can only ever turn an answer into a block.
 """
@@ -35,9 +39,12 @@ import time
 # Typing names are for the type checker only: importing `typing` costs the hook ~3 ms (mypy honours this flag).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
     from .model import ToolCall, Verdict
+
+    Deliver = Callable[[int, bytes, bytes], None]  # (exit code, stdout, stderr): hand an answer to the caller
 
 MAX_INPUT = 1 << 20  # 1 MiB
 DEADLINE = 1.0  # seconds from the start of the hook process (SIGALRM, see _Pre.arm)
@@ -69,14 +76,17 @@ class BadInput(Exception):
 
 # ---------------------------------------------------------------------------------------------------- input
 
-def read_stdin(limit: int = MAX_INPUT, fd: int = 0) -> tuple[bytes, str]:
+def read_stdin(limit: int = MAX_INPUT, fd: int = 0, prefix: bytes = b"") -> tuple[bytes, str]:
     """(stdin, sha256 hex of all of it). Past `limit` + 1 bytes (enough to tell that it is too big) the rest is
-    only hashed, never kept, so the log can name even an oversized input exactly."""
+    only hashed, never kept, so the log can name even an oversized input exactly.
+
+    `prefix` is what the caller (the hook client) already read from `fd`; it counts as the start of the input."""
     from .audit import sha256
 
     h = sha256()
-    chunks: list[bytes] = []
-    kept = 0
+    h.update(prefix)
+    chunks: list[bytes] = [prefix[: limit + 1]]
+    kept = len(chunks[0])
     while True:
         chunk = os.read(fd, 1 << 16)
         if not chunk:
@@ -204,11 +214,20 @@ def warn_output(rule_id: str, reason: str, alternative: str, permission_mode: st
     return {"systemMessage": text}, "warn"
 
 
-def _out(fd: int, text: str) -> None:
-    data = (text + "\n").encode("utf-8", "backslashreplace")
+def _line(text: str) -> bytes:
+    return (text + "\n").encode("utf-8", "backslashreplace")
+
+
+def write_all(fd: int, data: bytes) -> None:
     while data:
         n = os.write(fd, data)
         data = data[n:]
+
+
+def write_answer(code: int, out: bytes, err: bytes) -> None:
+    """The in-process way to answer: stdout and stderr of this very process."""
+    write_all(1, out)
+    write_all(2, err)
 
 
 def _cut(text: str, limit: int = REASON_LIMIT) -> str:
@@ -220,8 +239,16 @@ def _cut(text: str, limit: int = REASON_LIMIT) -> str:
 class _Pre:
     """One PreToolUse run. Every exit path logs first, then answers."""
 
-    def __init__(self, started: float) -> None:
+    def __init__(self, started: float, deliver: Deliver = write_answer,
+                 announce_wait: Callable[[float], None] | None = None) -> None:
         self.started = started
+        # The answer is collected here and handed back by the caller; only the deadline handler, which never
+        # returns, hands its answer over itself (`deliver`) before logging it.
+        self.stdout = bytearray()
+        self.stderr = bytearray()
+        self.deliver = deliver
+        self.announce_wait = announce_wait  # tells a waiting client that the deadline moves (daemon only)
+        self.read_error: OSError | None = None
         self.raw = b""
         self.sha = ""
         self.payload: dict[str, Any] = {}
@@ -241,10 +268,13 @@ class _Pre:
     def expired(self, signum: int, frame: object) -> None:
         """SIGALRM: answer block at once, log it if that can be done quickly, leave with exit code 2."""
         detail = f"SENTINEL could not judge this call within its {DEADLINE:g} s deadline"
-        _out(2, block_line(DEADLINE_RULE, detail, ALTERNATIVES[DEADLINE_RULE]))
-        _signal.signal(_signal.SIGALRM, _exit_2)  # bound the logging below
+        _signal.signal(_signal.SIGALRM, _exit_2)  # bound the answer and the logging below
         _signal.setitimer(_signal.ITIMER_REAL, 0.3)
         try:
+            try:  # noqa: SIM105 - contextlib is not worth its import on the hook path
+                self.deliver(2, b"", _line(block_line(DEADLINE_RULE, detail, ALTERNATIVES[DEADLINE_RULE])))
+            except Exception:
+                pass  # the exit code alone still blocks; log the block all the same
             p = self.payload
             watchdog_block(self.started, {
                 "session_id": p.get("session_id"), "tool_use_id": p.get("tool_use_id"),
@@ -253,6 +283,9 @@ class _Pre:
                 "policy_hash": self.policy_hash}, detail)
         finally:
             os._exit(2)
+
+    def say(self, fd: int, text: str) -> None:
+        (self.stdout if fd == 1 else self.stderr).extend(_line(text))
 
     def base(self) -> dict[str, Any]:
         p = self.payload
@@ -306,7 +339,7 @@ class _Pre:
         line = block_line(rule_id, reason, alternative, code)
         if problem:
             line += f" (Also: {sentence(problem)})"
-        _out(2, line)
+        self.say(2, line)
         return 2
 
     def fail_closed(self, rule_id: str, reason: str) -> int:
@@ -321,15 +354,14 @@ class _Pre:
     def refuse_unlogged(self, problem: str) -> int:
         # The call could not be logged: block. Try to spool an alert so the admin learns about the directory.
         self.alert(AUDIT, "block", problem, ALTERNATIVES[AUDIT], approvable=False)
-        _out(2, block_line(AUDIT, problem, ALTERNATIVES[AUDIT]))
+        self.say(2, block_line(AUDIT, problem, ALTERNATIVES[AUDIT]))
         return 2
 
     # -- the run
 
     def run(self) -> int:
-        try:
-            self.raw, self.sha = read_stdin()
-        except OSError as exc:
+        if self.read_error is not None:
+            exc = self.read_error
             return self.fail_closed(BAD_INPUT, f"cannot read the hook input ({exc.strerror or exc})")
         try:
             self.payload = parse_payload(self.raw)
@@ -382,7 +414,7 @@ class _Pre:
             problem = self.audit(logged, rule_id, reason)
             if problem:
                 return self.refuse_unlogged(problem)
-            _out(1, json.dumps(output, ensure_ascii=False))
+            self.say(1, json.dumps(output, ensure_ascii=False))
             return 0
         return self.escalate(verdict, decision, rule_id, reason, alternative)
 
@@ -404,6 +436,8 @@ class _Pre:
 
         # Tell the admin now, then wait for the button (with the deadline pushed back by the wait).
         alert_id = self.alert(rule_id, decision, reason, alternative, approvable=True)
+        if self.announce_wait is not None:
+            self.announce_wait(wait + DEADLINE)
         self.arm(wait + DEADLINE)
         end = time.monotonic() + wait
         outcome: str | None = None
@@ -427,7 +461,7 @@ class _Pre:
         line = block_line(rule_id, f"{sentence(reason)} Approval: {why}", alternative, code)
         if problem:
             line += f" (Also: {sentence(problem)})"
-        _out(2, line)
+        self.say(2, line)
         return 2
 
 
@@ -435,22 +469,58 @@ def _exit_2(signum: int, frame: object) -> None:
     os._exit(2)
 
 
-def run_pre(started: float | None = None) -> int:
-    """The PreToolUse hook (call it from the main thread). Returns the exit code: 0 (allow, warn) or 2 (block).
+def run_pre(started: float | None = None, prefix: bytes = b"") -> int:
+    """The PreToolUse hook in this process (call it from the main thread): read stdin (after `prefix`, which the
+    caller already read from it), judge, answer on stdout/stderr. Returns the exit code: 0 (allow, warn) or 2.
 
     Never raises; when the deadline passes it does not return at all (the process exits 2).
     """
     run = _Pre(time.monotonic() if started is None else started)
     try:
         run.arm(0)
-        return run.run()
+        try:
+            run.raw, run.sha = read_stdin(prefix=prefix)
+        except OSError as exc:
+            run.read_error = exc
+    except BaseException as exc:
+        run.read_error = OSError(f"{type(exc).__name__}: {exc}")
+    code, out, err = _finish(run)
+    write_answer(code, out, err)
+    return code
+
+
+def judge_request(raw: bytes, sha: str, started: float, *, deliver: Deliver,
+                  announce_wait: Callable[[float], None] | None = None) -> tuple[int, bytes, bytes]:
+    """The same run as `run_pre` for an input already read (`sha` = sha256 hex of all of it), under the
+    environment in `os.environ`. Returns (exit code, stdout, stderr) and writes nothing itself.
+
+    Like `run_pre` it owns SIGALRM and must run in the main thread of a process that may end: when the deadline
+    passes it hands the block to `deliver`, logs it and leaves with `os._exit(2)`. `announce_wait(seconds)` is
+    called before an approval wait moves the deadline to `seconds` from then.
+    """
+    run = _Pre(started, deliver, announce_wait)
+    run.raw, run.sha = raw, sha
+    try:
+        run.arm(0)
+    except BaseException as exc:
+        run.read_error = OSError(f"{type(exc).__name__}: {exc}")
+    return _finish(run)
+
+
+def _finish(run: _Pre) -> tuple[int, bytes, bytes]:
+    try:
+        code = run.run()
     except BaseException as exc:
         detail = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
         try:
-            return run.fail_closed(INTERNAL, f"internal error ({detail})")
+            code = run.fail_closed(INTERNAL, f"internal error ({detail})")
         except BaseException:
-            _out(2, block_line(INTERNAL, f"internal error ({detail})", ALTERNATIVES[INTERNAL]))
-            return 2
+            run.say(2, block_line(INTERNAL, f"internal error ({detail})", ALTERNATIVES[INTERNAL]))
+            code = 2
+    if code not in (0, 2):  # belt and braces: nothing may ever answer Claude Code's "go ahead" (1)
+        run.say(2, block_line(INTERNAL, f"internal error (exit code {code!r})", ALTERNATIVES[INTERNAL]))
+        code = 2
+    return code, bytes(run.stdout), bytes(run.stderr)
 
 
 def watchdog_block(started: float, info: dict[str, Any], detail: str, rule_id: str = DEADLINE_RULE) -> None:

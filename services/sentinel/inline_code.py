@@ -16,7 +16,6 @@ import re
 TYPE_CHECKING = False  # importing typing costs the hook ~3 ms; mypy still sees these names
 if TYPE_CHECKING:
     from typing import Any
-
 Finding = tuple[str, "str | None"]
 
 _SHELL_FUNCS = frozenset({"system", "popen", "run", "call", "Popen", "check_output", "check_call", "getoutput",

@@ -7,6 +7,8 @@ runs with `-S` on every tool call and importing pathlib would cost several milli
 - `SENTINEL_AUDIT_DIR`      default `~/.claude/audit`
 - `SENTINEL_POLICY`         the user's policy file; default `$AISTACK_HOME/sentinel-policy.toml` if it exists
 - `SENTINEL_APPROVAL_WAIT`  seconds an `approve` rule waits for the admin; default 0 (do not wait)
+- `SENTINEL_DAEMON`         `off` = judge every call in the hook process: no warm judge daemon is used or
+                            started (see daemon.py; `SENTINEL_DAEMON_IDLE` = its idle timeout in seconds)
 
 State: `$AISTACK_HOME/sentinel/alerts/` (block alerts spooled for the bot) and
 `$AISTACK_HOME/sentinel/approvals/` (the admin's single-use approvals and denials).
