@@ -92,6 +92,7 @@ def _run_claude(claude: str, tmp_path: Path, command: str) -> Run:
         "HOME": str(home),
         "AISTACK_HOME": str(tmp_path / "aistack"),
         "SENTINEL_AUDIT_DIR": str(audit_dir),
+        "SENTINEL_DAEMON_IDLE": "10",  # the judge daemon the hook starts must not outlive the test for long
         "ANTHROPIC_API_KEY": "sk-ant-fake-e2e",
         "DISABLE_AUTOUPDATER": "1",
         "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
