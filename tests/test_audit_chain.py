@@ -210,16 +210,20 @@ def test_lone_surrogates_do_not_break_a_line(tmp_path: Path) -> None:
     assert audit.verify(str(tmp_path)).ok
 
 
+# Obviously fake keys, assembled at test time so no secret-shaped literal sits in the repository.
+_FILL = "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789"
+FAKE_ANTHROPIC = "sk-" + "ant-api03-" + _FILL
 SECRETS = {
-    "anthropic-key": "sk-ant-api03-AbCdEfGhIjKlMnOpQrStUvWxYz0123456789",
-    "openai-key": "sk-proj-AbCdEfGhIjKlMnOpQrStUv123456",
-    "aws-key": "AKIAIOSFODNN7EXAMPLE",
-    "github-token": "ghp_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789",
-    "slack-token": "xoxb-123456789012-abcdefghijkl",
-    "google-key": "AIzaSyA1234567890abcdefghijklmnopqrstu",
-    "stripe-key": "sk_live_AbCdEfGhIjKlMnOpQrSt",
+    "anthropic-key": FAKE_ANTHROPIC,
+    "openai-key": "sk-" + "proj-" + _FILL[:26],
+    "aws-key": "AK" + "IA" + "FAKEFAKEFAKE0000",
+    "github-token": "gh" + "p_" + _FILL,
+    "slack-token": "xo" + "xb-123456789012-abcdefghijkl",
+    "google-key": "AI" + "zaSyA1234567890abcdefghijklmnopqrstu",
+    "stripe-key": "sk_" + "live_" + _FILL[:20],
     "jwt": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.c2lnbmF0dXJlX2hlcmU",
 }
+FAKE_PEM = ("-----BEGIN OPENSSH " + "PRIVATE KEY-----\nb3BlbnNzaC1rZXk\n-----END OPENSSH " + "PRIVATE KEY-----")
 
 
 @pytest.mark.parametrize("rule", sorted(SECRETS))
@@ -238,8 +242,7 @@ def test_provider_keys_are_redacted(rule: str) -> None:
     ("curl -H 'Authorization: Bearer abcdefghijklmnop1234' https://x", "abcdefghijklmnop1234", "bearer"),
     ("mysql -uroot -phunter2 shop", "hunter2", "cli-password"),
     ("curl -u alice:s3cr3tpw https://x", "s3cr3tpw", "user-password"),
-    ("printf '%s' '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXk\n-----END OPENSSH PRIVATE KEY-----'",
-     "b3BlbnNzaC1rZXk", "private-key"),
+    (f"printf '%s' '{FAKE_PEM}'", "b3BlbnNzaC1rZXk", "private-key"),
 ])
 def test_other_secrets_are_redacted(text: str, secret: str, rule: str) -> None:
     out = redact(text)
@@ -254,7 +257,7 @@ def test_ordinary_commands_are_left_alone(text: str) -> None:
 
 
 def test_subject_is_redacted_before_it_is_cut() -> None:
-    text = "x" * 490 + " sk-ant-api03-AbCdEfGhIjKlMnOpQrStUvWxYz0123456789"
+    text = "x" * 490 + " " + FAKE_ANTHROPIC
     out = redact_subject(text, 500)
     assert len(out) <= 500 and "sk-ant-api03-AbC" not in out
     assert "sk-ant" not in out
