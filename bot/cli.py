@@ -5,14 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import Annotated
 
 import typer
 
-from services.settings import Settings, SettingsError, load_settings
-
-if TYPE_CHECKING:
-    from services.runtime import Runtime
+from bot.cli_common import fail as _fail
+from bot.cli_common import runtime as _runtime
+from bot.cli_common import settings as _settings
 
 app = typer.Typer(help="rtgf-ai-stack: run the AI stack from Telegram and the terminal.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -25,28 +24,6 @@ def _add_groups() -> None:
 
     app.add_typer(hooks_app, name="hooks")
     app.add_typer(sentinel_app, name="sentinel")
-
-
-def _fail(message: str, code: int = 2) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
-
-
-def _settings() -> Settings:
-    try:
-        return load_settings()
-    except SettingsError as exc:
-        _fail(str(exc))
-
-
-def _runtime(settings: Settings | None = None) -> Runtime:
-    from services.runtime import bootstrap
-    from services.store.db import DatabaseError
-
-    try:
-        return bootstrap(settings or _settings())
-    except DatabaseError as exc:
-        _fail(str(exc))
 
 
 @app.command()

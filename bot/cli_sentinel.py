@@ -11,6 +11,9 @@ from typing import Annotated, Any
 
 import typer
 
+from bot.cli_common import fail as _fail
+from bot.cli_common import runtime as _runtime
+from bot.cli_common import settings as _settings
 from services.sentinel.model import ToolCall
 from services.settings import Settings
 
@@ -22,17 +25,6 @@ sentinel_app = typer.Typer(help="SENTINEL: explain, verify the audit chain, repl
 _SUBJECT_FIELD = {"Bash": "command", "Read": "file_path", "Write": "file_path", "Edit": "file_path",
                   "MultiEdit": "file_path", "NotebookEdit": "notebook_path", "Grep": "path", "Glob": "path",
                   "WebFetch": "url"}
-
-
-def _settings() -> Settings:
-    from bot.cli import _settings as load
-
-    return load()
-
-
-def _fail(message: str, code: int = 2) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
 
 
 def _settings_file(settings: Path | None, project: Path | None) -> Path:
@@ -172,7 +164,6 @@ def check_policy(path: Annotated[Path | None, typer.Argument(help="Your policy f
 @sentinel_app.command()
 def approve(code: Annotated[str, typer.Argument(help="The code the block message gave the agent.")]) -> None:
     """Allow a blocked call once (as the Telegram button does), when you are at the terminal."""
-    from bot.cli import _runtime
     from services.sentinel import alerts, approvals
     from services.sentinel.report import state_dirs
 

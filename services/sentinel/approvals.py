@@ -16,6 +16,7 @@ import os
 import time
 
 from . import paths
+from .atomic import write_json
 from .audit import utc_iso
 
 # Typing names are for the type checker only: importing `typing` costs the hook ~3 ms (mypy honours this flag).
@@ -76,24 +77,8 @@ def parse_time(value: Any) -> float | None:
 
 
 def _write(path: str, record: dict[str, Any]) -> str:
-    directory = os.path.dirname(path)
-    os.makedirs(directory, mode=0o700, exist_ok=True)
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-    try:
-        try:
-            os.write(fd, json.dumps(record, ensure_ascii=False).encode("utf-8", "backslashreplace"))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        try:  # noqa: SIM105 - contextlib is not worth its import on the hook path
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return path
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    return write_json(path, record, fsync=True)  # an approval must survive a crash of the bot
 
 
 def _read(path: str) -> dict[str, Any] | None:

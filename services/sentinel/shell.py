@@ -446,9 +446,8 @@ class _Lexer:
         return min(j + 1, n)
 
 
-def _skip_parens(s: str, i: int) -> int:
-    """Index after the `)` matching the `(` at i (quote-aware, iterative)."""
-    depth = 0
+def _match_close(s: str, i: int, opener: str, closer: str, depth: int) -> int:
+    """Index of the `closer` that brings `depth` to 0, scanning from i (quote-aware, iterative), or -1."""
     n = len(s)
     while i < n:
         c = s[i]
@@ -459,37 +458,25 @@ def _skip_parens(s: str, i: int) -> int:
             j = s.find("'", i + 1)
             i = n if j < 0 else j + 1
             continue
-        if c == "(":
+        if c == opener:
             depth += 1
-        elif c == ")":
-            depth -= 1
-            if depth == 0:
-                return i + 1
-        i += 1
-    return n
-
-
-def _skip_braces(s: str, i: int) -> int:
-    """Index of the `}` closing a `${` whose body starts at i, or -1."""
-    depth = 1
-    n = len(s)
-    while i < n:
-        c = s[i]
-        if c == "\\":
-            i += 2
-            continue
-        if c == "'":
-            j = s.find("'", i + 1)
-            i = n if j < 0 else j + 1
-            continue
-        if c == "{":
-            depth += 1
-        elif c == "}":
+        elif c == closer:
             depth -= 1
             if depth == 0:
                 return i
         i += 1
     return -1
+
+
+def _skip_parens(s: str, i: int) -> int:
+    """Index after the `)` matching the `(` at i."""
+    j = _match_close(s, i, "(", ")", 0)
+    return len(s) if j < 0 else j + 1
+
+
+def _skip_braces(s: str, i: int) -> int:
+    """Index of the `}` closing a `${` whose body starts at i, or -1."""
+    return _match_close(s, i, "{", "}", 1)
 
 
 # ------------------------------------------------------------------------------------------------ output

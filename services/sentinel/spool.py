@@ -13,6 +13,7 @@ import os
 import time
 
 from . import paths
+from .atomic import write_json
 
 # Typing names are for the type checker only: importing `typing` costs the hook ~3 ms (mypy honours this flag).
 TYPE_CHECKING = False
@@ -44,21 +45,8 @@ def write_alert_file(record: dict[str, Any], directory: str | None = None) -> st
     os.makedirs(d, mode=0o700, exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now)) + f"{int(now % 1 * 1_000_000):06d}"
     name = f"{stamp}-{rec['id']}.json"
-    tmp = os.path.join(d, f".{name}.tmp")
     final = os.path.join(d, name)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-    try:
-        try:
-            os.write(fd, json.dumps(rec, ensure_ascii=False).encode("utf-8", "backslashreplace"))
-        finally:
-            os.close(fd)
-        os.rename(tmp, final)
-    except BaseException:
-        try:  # noqa: SIM105 - contextlib is not worth its import on the hook path
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    write_json(final, rec)
     return final
 
 
