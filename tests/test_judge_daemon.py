@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from services.sentinel import daemon as daemon_mod
@@ -57,10 +58,10 @@ class Home:
                               capture_output=True, env={**self.env, **(env or {})}, cwd=str(self.tmp),
                               timeout=timeout)
 
-    def start(self) -> int:
+    def start(self, setup: str = "pass") -> int:
         """Start a daemon in the foreground of a child process and wait until it serves."""
-        code = (f"import sys; sys.path.insert(0, {str(self.root)!r}); "
-                "from services.sentinel.daemon import main; sys.exit(main())")
+        code = (f"import sys; sys.path.insert(0, {str(self.root)!r}); from services.sentinel import daemon; "
+                f"{setup}; sys.exit(daemon.main())")
         proc = subprocess.Popen([sys.executable, *FLAGS, "-c", code], env=self.env, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.pids.add(proc.pid)
@@ -258,6 +259,79 @@ def test_a_deadline_inside_the_daemon_blocks_and_the_daemon_stays_healthy(home: 
     assert [(e["rule_id"], e["tool_use_id"]) for e in home.events()] == [("sentinel-deadline", "toolu_slow")]
     out = home.hook(bash("ls -la"), env={"SENTINEL_TEST_DAEMON_ONLY": "1"})
     assert out.returncode == 0 and home.daemon_pid() == pid
+
+
+# ------------------------------------------------------------------------------------------------ processes
+
+def judge_children(pid: int) -> list[psutil.Process]:
+    try:
+        return psutil.Process(pid).children()
+    except psutil.NoSuchProcess:
+        return []
+
+
+def wait_for(check: Any, timeout: float = 5.0) -> Any:
+    end = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value or time.monotonic() > end:
+            return value
+        time.sleep(0.02)
+
+
+def test_a_warm_spare_waits_before_each_call_and_dies_with_the_daemon(home: Home) -> None:
+    pid = home.start()
+    spares = wait_for(lambda: judge_children(pid))
+    assert len(spares) == 1  # forked and warmed before anybody asked
+    first = spares[0].pid
+    out = home.hook(RM, env={"SENTINEL_TEST_DAEMON_ONLY": "1"})
+    assert out.returncode == 2 and b"[rm-recursive-force]" in out.stderr
+    # That spare served the call and is gone; a fresh one already waits for the next.
+    assert wait_for(lambda: [c.pid for c in judge_children(pid) if c.pid != first and c.is_running()])
+    assert wait_for(lambda: first not in [c.pid for c in judge_children(pid)])
+    spare = judge_children(pid)[0]
+    os.kill(pid, signal.SIGKILL)  # the daemon dies hard: its spare must not linger, holding the socket
+    os.waitpid(pid, 0)
+    assert wait_for(lambda: not spare.is_running() or spare.status() == psutil.STATUS_ZOMBIE, timeout=3)
+    out = home.hook(RM)  # judged in-process, as with no daemon at all
+    assert out.returncode == 2 and [e["rule_id"] for e in home.events()] == ["rm-recursive-force"] * 2
+
+
+def test_at_capacity_the_daemon_declines_and_the_call_is_judged_in_process(home: Home) -> None:
+    home.start("daemon.MAX_CHILDREN = 1")
+
+    def take_the_slot() -> socket.socket | None:  # once start-up's probe has left it
+        s = socket.socket(socket.AF_UNIX)
+        s.connect(str(home.sock))
+        if s.recv(1) == b"S":
+            return s
+        s.close()
+        return None
+
+    busy = wait_for(take_the_slot)
+    assert busy is not None
+    with busy:  # holds the only slot, like a call waiting for approval
+        with socket.socket(socket.AF_UNIX) as second:
+            second.settimeout(2)
+            second.connect(str(home.sock))
+            assert second.recv(1) == b"N"  # declined at once, not left to time out
+        out = home.hook(RM)
+        assert out.returncode == 2 and b"[rm-recursive-force]" in out.stderr
+        assert [e["rule_id"] for e in home.events()] == ["rm-recursive-force"]
+    # The slot frees up (the daemon logs the aborted request) and the daemon serves again.
+    assert wait_for(lambda: home.hook(RM, env={"SENTINEL_TEST_DAEMON_ONLY": "1"}).returncode == 2)
+
+
+@pytest.mark.parametrize("value", ["", "/srv/aistack", "~", "~/stack", "~/x/../y", "/a//b", "/a/./b/", "rel/dir",
+                                   "$HOME/stack", "${XDG_DATA_HOME}/aistack", "~other/stack", "/with space/é"])
+def test_the_hook_client_finds_the_same_state_directory_as_the_services(value: str,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from services.sentinel import client, paths
+
+    monkeypatch.setenv("HOME", "/home/dev")
+    monkeypatch.setenv("XDG_DATA_HOME", "/home/dev/.data")
+    monkeypatch.setenv("AISTACK_HOME", value)
+    assert client.sentinel_dir() == paths.sentinel_dir()
 
 
 # ------------------------------------------------------------------------------------------------ who may ask

@@ -1,6 +1,7 @@
-"""The hook's client to the warm judge daemon (services/sentinel/daemon.py). Imports only C modules (`_socket`,
-`_signal`, `time`; `fcntl` when it spawns a daemon): it runs on every tool call, in `hooks/pre_tool_use.py`,
-and lives here rather than in that script so that it is byte-compiled once (compiling it costs ~5 ms per call).
+"""The hook's client to the warm judge daemon (services/sentinel/daemon.py). Imports only C modules (`posix`,
+`_socket`, `_signal`, `time`; `os` and `fcntl` only when it spawns a daemon): it runs on every tool call, in
+`hooks/pre_tool_use.py`, and lives here rather than in that script so that it is byte-compiled once (compiling it
+costs ~5 ms per call).
 
 The client reads stdin and asks the daemon on `$AISTACK_HOME/sentinel/judge.sock`, because importing the judge
 costs ~25-35 ms per tool call and the judging itself well under 1 ms. When no daemon answers the handshake (no
@@ -23,7 +24,7 @@ Wire format (services/sentinel/daemon.py holds the other half; both check the ma
 u32 = 4 bytes big-endian. Clock: CLOCK_MONOTONIC is system-wide, so `started` means the same in the daemon.
 """
 
-import os
+import posix  # not `os`: under `-I -S` nothing has imported it yet, and it would cost ~1.4 ms per call
 import sys
 
 TYPE_CHECKING = False  # importing `typing` would cost the hook ~3 ms (mypy honours this flag)
@@ -37,7 +38,6 @@ MAX_INPUT = 1 << 20  # services.sentinel.hookio.MAX_INPUT
 MAGIC = b"SJ1"
 ALT_DEADLINE = "Split the call into smaller, simpler steps and retry."
 ALT_INTERNAL = "The call stays blocked until SENTINEL is fixed; run `aistack doctor` and report the error."
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 class Fallback(Exception):
@@ -46,7 +46,7 @@ class Fallback(Exception):
 
 def _say(rule: str, reason: str, alternative: str) -> None:
     try:  # noqa: SIM105 - contextlib is not worth its import on the hook path
-        os.write(2, f"SENTINEL blocked [{rule}]: {reason} {alternative}\n".encode("utf-8", "backslashreplace"))
+        posix.write(2, f"SENTINEL blocked [{rule}]: {reason} {alternative}\n".encode("utf-8", "backslashreplace"))
     except OSError:
         pass
 
@@ -54,27 +54,41 @@ def _say(rule: str, reason: str, alternative: str) -> None:
 def _expired(signum: int, frame: object) -> None:
     # Until hookio installs its own handler (which also logs the block), this one answers alone.
     _say("sentinel-deadline", f"SENTINEL could not judge this call within its {DEADLINE:g} s deadline.", ALT_DEADLINE)
-    os._exit(2)
+    posix._exit(2)
 
 
 def write_all(fd: int, data: bytes) -> None:
     while data:
-        data = data[os.write(fd, data):]
+        data = data[posix.write(fd, data):]
 
 
 def _u32(n: int) -> bytes:
     return n.to_bytes(4, "big")
 
 
+def _env(name: str) -> str:
+    return posix.environ.get(name.encode(), b"").decode("utf-8", "surrogateescape")  # as os.environ decodes
+
+
 def sentinel_dir() -> str:
-    # As services.sentinel.paths.sentinel_dir (which this file must not import): $AISTACK_HOME or the default,
-    # environment variables expanded first, then `~`.
-    home = os.environ.get("AISTACK_HOME", "").strip() or "~/.local/share/aistack"
+    """As services.sentinel.paths.sentinel_dir (which this file must not import): $AISTACK_HOME or the default,
+    environment variables expanded first, then `~`, made absolute. Plain cases are done here without `os`."""
+    home = _env("AISTACK_HOME").strip() or "~/.local/share/aistack"
+    path = home
+    if path == "~" or path.startswith("~/"):
+        user_home = _env("HOME").rstrip("/")  # expanduser uses $HOME when it is set
+        if user_home.startswith("/"):
+            path = user_home + path[1:]
+    if (path.startswith("/") and "$" not in home and "$" not in path and "//" not in path and "/./" not in path
+            and "/../" not in path and not path.endswith(("/", "/.", "/.."))):
+        return path + "/sentinel"  # already what expandvars, expanduser and abspath would make of it
+    import os
+
     return os.path.join(os.path.abspath(os.path.expanduser(os.path.expandvars(home))), "sentinel")
 
 
 def daemon_enabled() -> bool:
-    return os.environ.get("SENTINEL_DAEMON", "").strip().lower() not in ("off", "0", "no", "false")
+    return _env("SENTINEL_DAEMON").strip().lower() not in ("off", "0", "no", "false")
 
 
 def read_input(limit: int = MAX_INPUT) -> tuple[bytes, bool]:
@@ -83,7 +97,7 @@ def read_input(limit: int = MAX_INPUT) -> tuple[bytes, bool]:
     chunks: list[bytes] = []
     kept = 0
     while kept <= limit:
-        chunk = os.read(0, 1 << 16)
+        chunk = posix.read(0, 1 << 16)
         if not chunk:
             return b"".join(chunks), True
         chunks.append(chunk)
@@ -107,7 +121,7 @@ def ask_daemon(started: float, raw: bytes, path: str) -> tuple[int, bytes, bytes
     import _socket
 
     try:
-        cwd = os.getcwdb()
+        cwd = posix.getcwdb()
     except OSError as exc:  # the working directory is gone; the in-process path reports it as it always did
         raise Fallback(str(exc)) from None
     try:
@@ -119,12 +133,12 @@ def ask_daemon(started: float, raw: bytes, path: str) -> tuple[int, bytes, bytes
             sock.settimeout(HELLO_TIMEOUT)
             sock.connect(path)
             cred = sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, 12)  # struct ucred: pid, uid, gid
-            if int.from_bytes(cred[4:8], sys.byteorder) != os.getuid():
+            if int.from_bytes(cred[4:8], sys.byteorder) != posix.getuid():
                 raise Fallback("the socket belongs to another user")
             if sock.recv(1) != b"S":
                 raise Fallback("the daemon declined")
             items = [repr(started).encode(), cwd, raw]
-            items += [k + b"=" + v for k, v in os.environb.items()]
+            items += [k + b"=" + v for k, v in posix.environ.items()]
             body = b"".join(_u32(len(i)) + i for i in items)
             request = MAGIC + _u32(len(body)) + body
             sock.settimeout(None)  # from here on the watchdog bounds the wait
@@ -164,6 +178,9 @@ def _arm(started: float, seconds: float) -> None:
 def spawn_daemon(sdir: str) -> None:
     """Start a judge daemon in the background unless one holds `judge.lock` (no spawn storm). Best effort."""
     import fcntl
+    import os
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
     try:
         fd = os.open(os.path.join(sdir, "judge.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
@@ -193,7 +210,7 @@ def spawn_daemon(sdir: str) -> None:
         os.dup2(log, 2)
         os.closerange(3, 1 << 16)
         os.chdir("/")
-        code = f"import sys; sys.path.insert(0, {ROOT!r}); from services.sentinel.daemon import main; main()"
+        code = f"import sys; sys.path.insert(0, {root!r}); from services.sentinel.daemon import main; main()"
         os.execv(sys.executable, [sys.executable, "-I", "-S", "-c", code])
     finally:
         os._exit(0)
@@ -214,9 +231,9 @@ def ask(started: float) -> tuple[int, bytes, bytes] | bytes:
         if not complete:
             raise Fallback("input too large")
         _arm(started, 0)
-        return ask_daemon(started, prefix, os.path.join(sdir, "judge.sock"))
+        return ask_daemon(started, prefix, sdir + "/judge.sock")
     except Fallback as exc:
-        if complete and os.environ.get("SENTINEL_TEST_DAEMON_ONLY"):  # test-only: prove the daemon answered
+        if complete and _env("SENTINEL_TEST_DAEMON_ONLY"):  # test-only: prove the daemon answered
             raise RuntimeError(f"no daemon answered ({exc})") from None
     _signal.signal(_signal.SIGALRM, _expired)  # back to the plain 1 s deadline
     _signal.setitimer(_signal.ITIMER_REAL, max(started + DEADLINE - time.monotonic(), 0.001))

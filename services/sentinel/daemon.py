@@ -8,12 +8,16 @@ judge's imports (~25-35 ms) in a fresh process every time. Stdlib only.
 The hook spawns it when nobody answers (`SENTINEL_DAEMON=off` stops that); `start_daemon()` does the same for
 a caller such as the bot. Run in the foreground with `python -m services.sentinel.daemon` from the repository.
 
-Per connection: check the peer's uid and whether our code or the default policy changed since start-up; if
-stale, decline (b"N": the client judges in-process) and exit so the next call spawns a fresh daemon. Otherwise
-say b"S" and fork a child for the request. The child is a copy of the warm process, so each request gets
-exactly the in-process run (`hookio.judge_request`): its own `os.environ` (the client's), working directory,
-SIGALRM deadline and `os._exit(2)` when it passes, while the parent never runs judge code and stays healthy.
-A fork costs about a millisecond. Wire format: see client.py.
+Process model: the parent never accepts while a *spare* exists. The spare is a child forked ahead of time that
+has already run one throwaway call (a fresh fork pays ~550 copy-on-write page faults, ~3 ms, on its first call;
+the spare pays them before anybody waits). It accepts one connection, tells the parent (which forks the next
+spare at once), checks the peer's uid and whether our code or the default policy changed since start-up (if
+stale: b"N", the client judges in-process, and the daemon exits so that the next call spawns a fresh one), says
+b"S" and serves that one request. Each request so gets exactly the in-process run (`hookio.judge_request`): its
+own `os.environ` (the client's), working directory, SIGALRM deadline and `os._exit(2)` when it passes, while the
+parent never runs judge code and stays healthy. When MAX_CHILDREN requests are in flight there is no spare and
+the parent itself declines (b"N"). Children notice a dead parent through the `life` pipe's EOF.
+Wire format: see client.py.
 """
 
 from __future__ import annotations
@@ -22,10 +26,12 @@ import contextlib
 import errno
 import fcntl
 import os
+import select
 import socket
 import struct
 import sys
 import time
+from collections.abc import Callable
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -137,8 +143,9 @@ def wait_frame(seconds: float) -> bytes:
 
 # ---------------------------------------------------------------------------------------------- request
 
-def serve_request(conn: socket.socket) -> None:
-    """In the forked child: read the request, judge it as the in-process hook would, answer, never return."""
+def serve_request(conn: socket.socket, done: Callable[[], None] = lambda: None) -> None:
+    """In the forked child: read the request, judge it as the in-process hook would, answer, never return.
+    `done()` runs once the caller has its answer or is told to wait (and at the latest on the way out)."""
     from . import hookio
     from .audit import sha256
 
@@ -148,7 +155,14 @@ def serve_request(conn: socket.socket) -> None:
         nonlocal sent
         if not sent:  # one answer per request, whoever (the run or its deadline handler) gets there first
             sent = True
-            conn.sendall(answer_frame(code, out, err))
+            try:
+                conn.sendall(answer_frame(code, out, err))
+            finally:
+                done()
+
+    def announce_wait(seconds: float) -> None:
+        conn.sendall(wait_frame(seconds))
+        done()
 
     code = 2
     try:
@@ -170,7 +184,7 @@ def serve_request(conn: socket.socket) -> None:
         h = sha256()
         h.update(raw)
         code, out, err = hookio.judge_request(raw, h.hexdigest(), started, deliver=deliver,
-                                              announce_wait=lambda s: conn.sendall(wait_frame(s)))
+                                              announce_wait=announce_wait)
         import _signal
 
         _signal.setitimer(_signal.ITIMER_REAL, 0)  # answered: the deadline must not answer a second time
@@ -185,7 +199,41 @@ def serve_request(conn: socket.socket) -> None:
         except BaseException:
             pass
     finally:
-        os._exit(0)
+        try:
+            done()
+        finally:
+            os._exit(0)
+
+
+WARM_SAMPLES = [("Bash", {"command": "git status && ls -la | grep x > /tmp/y; rm -rf build"}),
+                ("Bash", {"command": "python -c 'import os; os.remove(\"x\")'"}),
+                ("Write", {"file_path": "/home/dev/project/.env", "content": "x"}),
+                ("Read", {"file_path": "~/.ssh/id_rsa"}), ("WebFetch", {"url": "https://example.com"})]
+
+
+def exercise(samples: list[tuple[str, dict[str, str]]]) -> None:
+    """Run whole hook calls (judge, audit line, alert spool) against a throwaway home; the environment is restored."""
+    import _signal
+    import json
+    import shutil
+    import tempfile
+
+    from . import audit, hookio
+
+    saved = dict(os.environ)
+    tmp = tempfile.mkdtemp(prefix="sentinel-warm-")
+    try:
+        os.environ.update(AISTACK_HOME=os.path.join(tmp, "home"), SENTINEL_AUDIT_DIR=os.path.join(tmp, "audit"))
+        os.environ.pop("SENTINEL_POLICY", None)
+        os.environ.pop("SENTINEL_TEST_SLEEP", None)
+        for name, tool_input in samples:
+            raw = json.dumps({"tool_name": name, "tool_input": tool_input, "cwd": tmp}).encode()
+            hookio.judge_request(raw, audit.sha256_hex(raw), time.monotonic(), deliver=lambda *a: None)
+            _signal.setitimer(_signal.ITIMER_REAL, 0)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 # ------------------------------------------------------------------------------------------------ daemon
@@ -201,6 +249,8 @@ class Daemon:
         self.sock_ino: tuple[int, int] | None = None
         self.files: list[str] = []
         self.print: list[tuple[str, int, int]] = []
+        self.spare: int | None = None  # the child waiting to accept the next call
+        self.lock_fd = self.notify_r = self.notify_w = self.life_r = self.life_w = -1
 
     def warm(self) -> None:
         """Import the judge and run it once over a few calls, so that children start with compiled patterns."""
@@ -208,34 +258,14 @@ class Daemon:
         from .model import ToolCall
 
         pol = policy.load_policy(None)
-        samples = [("Bash", {"command": "git status && ls -la | grep x > /tmp/y; rm -rf build"}),
-                   ("Bash", {"command": "python -c 'import os; os.remove(\"x\")'"}),
-                   ("Write", {"file_path": "/home/dev/project/.env", "content": "x"}),
-                   ("Read", {"file_path": "~/.ssh/id_rsa"}), ("WebFetch", {"url": "https://example.com"})]
+        samples = WARM_SAMPLES
         for name, tool_input in samples:
             judge.judge(ToolCall(tool_name=name, tool_input=tool_input, cwd="/home/dev/project"), pol)
         # One full run per kind of answer (allow, warn, block with alert) against a throwaway home, so that the
         # modules the run imports lazily (audit writing, alert spooling, ...) are loaded here, not per child.
-        import _signal
         import gc
-        import json
-        import shutil
-        import tempfile
 
-        saved = dict(os.environ)
-        tmp = tempfile.mkdtemp(prefix="sentinel-warm-")
-        try:
-            os.environ.update(AISTACK_HOME=os.path.join(tmp, "home"), SENTINEL_AUDIT_DIR=os.path.join(tmp, "audit"))
-            os.environ.pop("SENTINEL_POLICY", None)
-            os.environ.pop("SENTINEL_TEST_SLEEP", None)
-            for name, tool_input in samples:
-                raw = json.dumps({"tool_name": name, "tool_input": tool_input, "cwd": tmp}).encode()
-                hookio.judge_request(raw, audit.sha256_hex(raw), time.monotonic(), deliver=lambda *a: None)
-                _signal.setitimer(_signal.ITIMER_REAL, 0)
-        finally:
-            os.environ.clear()
-            os.environ.update(saved)
-            shutil.rmtree(tmp, ignore_errors=True)
+        exercise(samples)
         gc.collect()
         gc.freeze()  # children then leave the warm objects' pages alone (fewer copy-on-write faults per fork)
 
@@ -258,6 +288,8 @@ class Daemon:
                 done = pid
             if done:
                 del self.children[pid]
+                if pid == self.spare:  # died before taking a call (its "taken" message, if any, is then ignored)
+                    self.spare = None
             elif now - born > kill_after:
                 try:  # noqa: SIM105 - it may have just exited
                     os.kill(pid, 9)
@@ -277,6 +309,9 @@ class Daemon:
             raise
         os.ftruncate(lock, 0)
         os.write(lock, f"{os.getpid()}\n".encode())  # who holds it: for `kill`, tests and curious admins
+        self.lock_fd = lock
+        self.notify_r, self.notify_w = os.pipe2(os.O_CLOEXEC)
+        self.life_r, self.life_w = os.pipe2(os.O_CLOEXEC)
         try:
             self.warm()
             self.files = watched_files()
@@ -293,7 +328,7 @@ class Daemon:
             st = os.stat(self.sock_path)
             self.sock_ino = (st.st_dev, st.st_ino)
             listener.listen(64)
-            listener.settimeout(min(TICK, max(self.idle_exit, 0.1)))
+            listener.setblocking(False)  # accept only after select said so; a lost race is BlockingIOError
             self.listener = listener
             _log(f"serving {self.sock_path}")
             return self.loop(listener)
@@ -305,50 +340,111 @@ class Daemon:
                         os.unlink(self.sock_path)
                     except OSError:
                         pass
+            if self.spare is not None:
+                with contextlib.suppress(OSError):
+                    os.kill(self.spare, 9)  # it would notice the closed life pipe too; no need to wait
+            for fd in (self.notify_r, self.notify_w, self.life_r, self.life_w):
+                with contextlib.suppress(OSError):
+                    os.close(fd)  # closing life_w tells every child that we are gone
             os.close(lock)  # releases the flock: the next call may spawn a successor
 
     def loop(self, listener: socket.socket) -> int:
         own = os.getuid()
         last = time.monotonic()
+        tick = min(TICK, max(self.idle_exit, 0.1))
         while True:
             self.reap()
-            try:
-                conn, _ = listener.accept()
-            except TimeoutError:
-                if time.monotonic() - last > self.idle_exit and not self.children:
-                    _log("idle: exiting")
-                    return 0
-                if not self.socket_is_ours():
-                    _log("the socket was removed or replaced: exiting")
-                    return 0
-                if self.stale():
+            if self.spare is None and len(self.children) < MAX_CHILDREN:
+                self.fork_spare(listener)
+            # While a spare waits, it alone accepts; without one (all MAX_CHILDREN busy) we decline callers.
+            watch = [self.notify_r] if self.spare is not None else [self.notify_r, listener.fileno()]
+            # At capacity, look again soon: a finished child frees a slot but wakes nobody.
+            ready, _, _ = select.select(watch, [], [], tick if self.spare is not None else 0.05)
+            if self.notify_r in ready:
+                stale = False
+                for msg in os.read(self.notify_r, 4096).split(b"\n"):
+                    if msg.startswith(b"T") and msg[1:].isdigit() and int(msg[1:]) == self.spare:
+                        self.spare = None  # it is serving a call now: the next round forks its successor
+                        last = time.monotonic()
+                    stale = stale or msg == b"X"
+                if stale:
                     _log("code or policy changed: exiting")
                     return 0
                 continue
-            last = time.monotonic()
-            with conn:
+            if listener.fileno() in ready:
                 try:
-                    if not peer_allowed(peer_uid(conn), own):
-                        _log("refused a peer with another uid")
-                        continue
-                    if self.stale():
-                        conn.sendall(b"N")  # the client judges this one itself
-                        _log("code or policy changed: exiting")
-                        return 0
-                    if len(self.children) >= MAX_CHILDREN:
-                        conn.sendall(b"N")
-                        continue
-                    conn.sendall(b"S")
-                except OSError:
+                    conn, _ = listener.accept()
+                except BlockingIOError:
                     continue
-                pid = os.fork()
-                if pid == 0:  # the child: judge this one request and exit
-                    import signal
+                last = time.monotonic()
+                with conn, contextlib.suppress(OSError):
+                    conn.sendall(b"N" if peer_allowed(peer_uid(conn), own) else b"")
+                continue
+            if time.monotonic() - last > self.idle_exit and len(self.children) <= (self.spare is not None):
+                _log("idle: exiting")
+                return 0
+            if not self.socket_is_ours():
+                _log("the socket was removed or replaced: exiting")
+                return 0
+            if self.stale():
+                _log("code or policy changed: exiting")
+                return 0
 
-                    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-                    listener.close()
-                    serve_request(conn)
-                self.children[pid] = time.monotonic()
+    def fork_spare(self, listener: socket.socket) -> None:
+        pid = os.fork()
+        if pid:
+            self.spare = pid
+            self.children[pid] = time.monotonic()
+            return
+        try:
+            self.spare_main(listener)
+        except BaseException as exc:  # a child never returns into the parent's loop
+            _log(f"spare failed: {type(exc).__name__}: {exc}")
+        os._exit(0)
+
+    def spare_main(self, listener: socket.socket) -> None:
+        """In the spare child: warm up, wait for one caller, hand it to serve_request (which never returns)."""
+        import signal
+
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        for fd in (self.lock_fd, self.notify_r, self.life_w):
+            os.close(fd)  # the lock and the life pipe's write end belong to the parent alone
+        exercise(WARM_SAMPLES[:1])  # pays this process's copy-on-write faults before anybody waits on it
+        own = os.getuid()
+        while True:
+            ready, _, _ = select.select([listener.fileno(), self.life_r], [], [])
+            if self.life_r in ready:
+                return  # the parent is gone: nobody would fork our successor
+            try:
+                conn, _ = listener.accept()
+            except BlockingIOError:
+                continue
+            break
+        taken = f"T{os.getpid()}\n".encode()
+
+        def done() -> None:
+            # Only now may the parent fork our successor: its warm-up would compete for a core with this call.
+            nonlocal taken
+            if taken:
+                os.write(self.notify_w, taken)
+                taken = b""
+
+        try:
+            listener.close()
+            os.close(self.life_r)
+            conn.setblocking(True)
+            if not peer_allowed(peer_uid(conn), own):
+                _log("refused a peer with another uid")
+                conn.close()
+                return
+            if self.stale():
+                conn.sendall(b"N")  # the client judges this one itself
+                os.write(self.notify_w, b"X\n")
+                return
+            conn.sendall(b"S")
+            serve_request(conn, done)  # never returns
+        finally:
+            done()
 
 
 def _terminate(signum: int, frame: object) -> None:

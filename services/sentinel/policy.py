@@ -256,6 +256,9 @@ def _to_cache(path: str, key: str, policy: Policy) -> None:
             pass
 
 
+_LOADED: dict[str, Policy] = {}  # cache key (code and policy files, by content) → the policy they make
+
+
 def load_policy(user_path: str | os.PathLike[str] | None = None, *,
                 default_path: str | os.PathLike[str] = DEFAULT_POLICY) -> Policy:
     """The default policy with the user's file (if any) on top. Raises PolicyError."""
@@ -263,13 +266,17 @@ def load_policy(user_path: str | os.PathLike[str] | None = None, *,
     upath = os.fspath(user_path) if user_path else None
     cache = _cache_file()
     key = _cache_key(dpath, upath) if cache else None
+    if key and key in _LOADED:  # the judge daemon's children: loaded once in the parent, same files, same bytes
+        return _LOADED[key]
     if cache and key:
         hit = _from_cache(cache, key)
         if hit is not None:
+            _LOADED[key] = hit
             return hit
     policy = _load(dpath, upath)
     if cache and key:
         _to_cache(cache, key, policy)
+        _LOADED[key] = policy
     return policy
 
 
