@@ -26,7 +26,7 @@ from bot import jobs
 from bot.auth import describe, gate
 from bot.context import RUNTIME_KEY, Context, reply, runtime
 from bot.render import PARSE_MODE, esc
-from handlers import HandlerFn, sentinel
+from handlers import HandlerFn, lore, sentinel
 from handlers.start import QUICK_ACTION_PREFIX
 from services.runtime import Runtime
 from services.store import events
@@ -123,6 +123,7 @@ def build_application(rt: Runtime, *, schedule: bool = True) -> Application:
         app.add_handler(CommandHandler(cmd.name, tracked(cmd.callback)))
     app.add_handler(CallbackQueryHandler(tracked(quick_action), pattern=f"^{QUICK_ACTION_PREFIX}"))
     app.add_handler(CallbackQueryHandler(tracked(sentinel.decide), pattern=r"^sx:"))
+    app.add_handler(CallbackQueryHandler(tracked(lore.on_button), pattern=f"^{lore.PREFIX}"))
     app.add_handler(CallbackQueryHandler(tracked(stale_button)))
     app.add_handler(MessageHandler(filters.ALL, tracked(unknown)))
     app.add_error_handler(on_error)
@@ -130,6 +131,8 @@ def build_application(rt: Runtime, *, schedule: bool = True) -> Application:
         app.job_queue.run_repeating(jobs.outbox_job, interval=s.outbox_interval, first=0.5, name="outbox")
         at = time(s.digest_time.hour, s.digest_time.minute, tzinfo=s.zone)
         app.job_queue.run_daily(jobs.daily_digest, time=at, name="digest")
+        lore_at = time(s.lore_import_time.hour, s.lore_import_time.minute, tzinfo=s.zone)
+        app.job_queue.run_daily(jobs.daily_lore_import, time=lore_at, name="lore-import")
     return app
 
 

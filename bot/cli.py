@@ -20,10 +20,12 @@ app.add_typer(db_app, name="db")
 
 
 def _add_groups() -> None:
+    from bot.cli_lore import lore_app
     from bot.cli_sentinel import hooks_app, sentinel_app
 
     app.add_typer(hooks_app, name="hooks")
     app.add_typer(sentinel_app, name="sentinel")
+    app.add_typer(lore_app, name="lore")
 
 
 @app.command()

@@ -1,4 +1,4 @@
-"""Scheduled work inside the bot: outbox delivery every few seconds, and the daily digest."""
+"""Scheduled work inside the bot: outbox delivery every few seconds, the daily digest and the daily LORE import."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from telegram.error import RetryAfter, TelegramError
 from bot.context import Context, runtime, send_html
 from bot.render import digest_html, esc, keyboard
 from services.digest import build_digest
+from services.lore import report as lore_report
 from services.sentinel import alerts, report, spool
 from services.store import outbox
 
@@ -100,3 +101,14 @@ async def daily_digest(context: Context) -> None:
     await asyncio.to_thread(outbox.enqueue, rt.engine, digest_html(d, rt.settings.tz),
                             source="digest", format="html")
     await deliver_outbox(context)
+
+
+async def daily_lore_import(context: Context) -> None:
+    """Import new AI sessions into LORE (in a thread) and record the run; the digest reports it."""
+    rt = runtime(context)
+    try:
+        summary = await asyncio.to_thread(lore_report.run_import, rt, "daily")
+    except lore_report.ImportBusy:
+        log.info("daily LORE import skipped: an import is already running")
+        return
+    log.info("daily LORE import: %s", "; ".join(lore_report.summary_lines(summary.to_dict())[:1]))

@@ -25,9 +25,9 @@ class Command:
 
 
 def commands() -> list[Command]:
-    from handlers import digest, sentinel, start
+    from handlers import digest, lore, sentinel, start
 
-    return [*start.COMMANDS, *digest.COMMANDS, *sentinel.COMMANDS]
+    return [*start.COMMANDS, *digest.COMMANDS, *sentinel.COMMANDS, *lore.COMMANDS]
 
 
 def find(name: str) -> Command | None:

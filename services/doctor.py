@@ -80,6 +80,39 @@ def check_codex(s: Settings) -> Check:
     return _folder("codex_home", s.codex_home, "sessions/*/*/*", "Codex session day folder(s)")
 
 
+CLAUDE_DEFAULT_CLEANUP_DAYS = 30  # Claude Code deletes transcripts older than this unless settings say otherwise
+RETENTION_OK_DAYS = 365
+RETENTION_SUGGESTED = 36500
+
+
+def check_claude_retention(s: Settings) -> Check:
+    """Claude Code deletes its transcripts after `cleanupPeriodDays` (default 30): LORE must import before that."""
+    settings_file = s.claude_home / "settings.json"
+    fix = (f'set "cleanupPeriodDays": {RETENTION_SUGGESTED} in {settings_file}, and import more often than that '
+           f"(the bot imports daily at LORE_IMPORT_TIME {s.lore_import_time:%H:%M})")
+    try:
+        data = json.loads(settings_file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        data = {}
+    except (OSError, ValueError) as exc:
+        return Check("claude retention", "warn", f"{settings_file} unreadable ({exc.__class__.__name__}): Claude Code "
+                     f"may be deleting transcripts after {CLAUDE_DEFAULT_CLEANUP_DAYS} days", fix)
+    days = data.get("cleanupPeriodDays") if isinstance(data, dict) else None
+    if days is None:
+        return Check("claude retention", "warn",
+                     f"cleanupPeriodDays not set: Claude Code deletes transcripts after "
+                     f"{CLAUDE_DEFAULT_CLEANUP_DAYS} days (its default)", fix)
+    if isinstance(days, bool) or not isinstance(days, int | float):
+        return Check("claude retention", "warn", f"cleanupPeriodDays is {days!r}, not a number of days", fix)
+    if days <= 0:
+        return Check("claude retention", "warn", f"cleanupPeriodDays is {days:g}: Claude Code may keep no "
+                     "transcripts at all, so LORE has nothing to import", fix)
+    if days < RETENTION_OK_DAYS:
+        return Check("claude retention", "warn",
+                     f"cleanupPeriodDays is {days:g}: Claude Code deletes transcripts after {days:g} days", fix)
+    return Check("claude retention", "ok", f"cleanupPeriodDays is {days:g}: transcripts are kept {days:g} days")
+
+
 KNOWN_BAD = {"session_id": "aistack-doctor", "transcript_path": "", "cwd": "/", "permission_mode": "default",
              "hook_event_name": "PreToolUse", "tool_name": "Bash", "tool_use_id": "doctor",
              "tool_input": {"command": "rm -rf /"}}
@@ -120,7 +153,7 @@ def check_hooks(s: Settings) -> Check:
 
 
 CHECKS: list[Callable[[Settings], Check]] = [check_settings, check_database, check_bot_api, check_claude,
-                                             check_codex, check_hooks]
+                                             check_claude_retention, check_codex, check_hooks]
 
 
 def run_checks(s: Settings) -> list[Check]:

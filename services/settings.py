@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     ollama_api_base: str = "http://127.0.0.1:11434"
     gateway_config: Path | None = None
     digest_time: time = time(8, 0)
+    lore_import_time: time = time(3, 0)
     tz: str = "UTC"
     outbox_interval: float = Field(default=3.0, gt=0, le=300)
     sentinel_audit_dir: Path = Path("~/.claude/audit")

@@ -108,3 +108,25 @@ class SentinelAlert(Base):
     outbox_id: Mapped[int | None] = mapped_column(Integer)
 
     __table_args__ = (CheckConstraint("status IN ('open', 'allowed', 'kept')", name="status"),)
+
+
+class LoreChatClient(Base):
+    """The LORE client a chat works in: /search, /session, /sessions and /usage see only this client."""
+
+    __tablename__ = "lore_chat_client"
+
+    chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    client: Mapped[str] = mapped_column(String(64))
+    set_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now, server_default=utcnow())
+
+
+class LoreImportRun(Base):
+    """One LORE import run (daily job or /import) and its summary, for the digest."""
+
+    __tablename__ = "lore_import_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now, server_default=utcnow(), index=True)
+    trigger: Mapped[str] = mapped_column(String(16))  # daily | command
+    ok: Mapped[bool] = mapped_column(Boolean)  # no errors
+    summary: Mapped[str] = mapped_column(Text)  # JSON: run.Summary.to_dict()
