@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     aistack_home: Path = Path("~/.local/share/aistack")
     database_url: str | None = None
     lore_root: Path | None = None
+    lore_gemini_gap_minutes: float = Field(default=30.0, gt=0, le=24 * 60)
     claude_home: Path = Path("~/.claude")
     codex_home: Path = Path("~/.codex")
     anthropic_api_key: str | None = None

@@ -363,3 +363,24 @@ def test_export_and_merge_index(home: LoreHome, tmp_path: Path) -> None:
     merged = service.merge_index([a, b])
     assert len(merged["sessions"]) == 3
     assert {x["key"]: x["machine"] for x in merged["sessions"]}[b["sessions"][0]["key"]] == "laptop"
+
+
+def test_worker_processes_write_the_same_archive_as_one_process(tmp_path: Path) -> None:
+    corpus = generate(tmp_path / "corpus", sessions=12, mean_kb=30, seed=5)
+    roots = {}
+    for name, workers in (("one", 0), ("two", 2)):
+        h = LoreHome(tmp_path / name)
+        h.lore.mkdir(parents=True)
+        (tmp_path / name / "redaction.key").write_bytes(b"k" * 32)
+        s = run.run_import(h.env(), {"claude_code": corpus}, workers=workers)
+        assert s.errors == [] and s.added["internal"] == 12
+        roots[name] = h.lore / "internal"
+    one = sorted(p.relative_to(roots["one"]) for p in roots["one"].rglob("*.yaml"))
+    assert one == sorted(p.relative_to(roots["two"]) for p in roots["two"].rglob("*.yaml"))
+    for rel in one:
+        assert (roots["one"] / rel).read_bytes() == (roots["two"] / rel).read_bytes()
+    a, b = index.connect(roots["one"].parent), index.connect(roots["two"].parent)
+    q = "SELECT key, path, sha, input, output FROM sessions ORDER BY key"
+    assert a.execute(q).fetchall() == b.execute(q).fetchall()
+    assert [h.key for h in search_mod.search(a, "quixotrel", ["internal"], limit=50)] == [
+        h.key for h in search_mod.search(b, "quixotrel", ["internal"], limit=50)]

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from services.lore import redact
 from services.lore.redact import RULES, Redactor, load_key, placeholder, scan
 from tests.lore_fixtures import FIXTURES, ROOT, generate
 
@@ -37,7 +38,9 @@ _RND = random.Random(1)
 def rand(n: int, alphabet: str = ALNUM) -> str:
     """Random characters with at least one digit and one letter, as generated credentials have."""
     body = "".join(_RND.choice(alphabet) for _ in range(n - 2))
-    return body[: n // 2] + _RND.choice(string.digits) + _RND.choice(string.ascii_letters) + body[n // 2:]
+    digit = _RND.choice([c for c in alphabet if c.isdigit()])
+    letter = _RND.choice([c for c in alphabet if c.isalpha()])
+    return body[: n // 2] + digit + letter + body[n // 2:]
 
 
 def b64url(data: bytes) -> str:
@@ -76,6 +79,7 @@ PEM_OPENSSH = _pem("OPENSSH PRIVATE")
 JWT = _jwt()
 PW = rand(14, ALNUM + "!#%^*")
 PW2 = rand(10)
+PCT_PW = "%" + rand(10) + "!"
 BEARER = rand(40, ALNUM + "._-")
 BASIC = base64.b64encode(f"deploy:{rand(12)}".encode()).decode()
 RANDOM_TOKEN = rand(48)
@@ -122,6 +126,7 @@ CASES: list[tuple[str, str, str]] = [
     ("assignment", f"  POSTGRES_PASSWORD: {PW2}", PW2),
     ("assignment", f"**Password:** {PW2}", PW2),
     ("assignment", f'{{\\"password\\": \\"{PW2}\\"}}', PW2),
+    ("assignment", f"PASSWORD={PCT_PW}", PCT_PW),  # `%` can start a password, not only a %VAR% reference
     ("bearer", f"Authorization: Bearer {BEARER}", BEARER),
     ("bearer", f'curl -H "Authorization: Bearer {BEARER}" https://api.acme.dev/v1/me', BEARER),
     ("basic-auth", f"Authorization: Basic {BASIC}", BASIC),
@@ -141,6 +146,13 @@ def test_each_rule_replaces_exactly_the_secret(rule: str, text: str, secret: str
 
 def test_every_rule_has_a_case() -> None:
     assert {r for r, _, _ in CASES} == set(RULES)
+
+
+def test_assignment_keywords_and_their_reversed_pattern_agree() -> None:
+    for keyword in redact._KEYWORDS:
+        assert re.fullmatch(redact._REV_KEYWORDS, keyword[::-1]), keyword
+        key = keyword.decode().upper()
+        assert Redactor(KEY).text(f"{key}={PW2}") == f"{key}={placeholder(KEY, 'assignment', PW2)}"
 
 
 def test_offsets_survive_non_ascii_text_and_lone_surrogates() -> None:
@@ -187,6 +199,23 @@ def test_mixed_text_is_redacted_idempotently() -> None:
     red = Redactor(KEY)
     for _ in range(300):
         text = rnd.choice(["", " ", "\n", "=", ":", '"']).join(rnd.choice(pieces) for _ in range(rnd.randint(1, 6)))
+        once = red.text(text)
+        assert red.text(once) == once, text
+        assert scan(once) == [], text
+
+
+def test_fragments_glued_at_random_are_redacted_idempotently() -> None:
+    # Secrets abutting keys, quotes, operators, placeholders and each other: a second pass must find nothing.
+    rnd = random.Random(3)
+    atoms = ["pass", "word", "pwd", "token", "secret", "key", "api_", "auth", "Bearer ", "basic ", "=", ":", " ", '"',
+             "'", "\\", "\n", "://", "@", "/", "-", "=>", "$", "{", "}", "[", "]", "(", ")", "*", ".", ",", "sk-",
+             "ant-", "ghp_", "AKIA", "AIza", "eyJ", "xoxb-", "k_live_", "s", "r", "é", "PRIVATE KEY-----",
+             "-----BEGIN ", "-----END ", "[REDACTED:", "sha256:", "h1:", "]", "hooks.slack.com/services/"]
+    red = Redactor(KEY)
+    for _ in range(3000):
+        text = "".join(rnd.choice(atoms) if rnd.random() < 0.8 else rand(rnd.choice([4, 10, 20, 33, 40]),
+                                                                         ALNUM + "+/_-")
+                       for _ in range(rnd.randint(1, 20)))
         once = red.text(text)
         assert red.text(once) == once, text
         assert scan(once) == [], text
@@ -302,6 +331,11 @@ CLEAN = [
     "git@github.com:acme/api.git",
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI" + rand(43) + " dev@laptop",
     "test_retry_backoff_when_server_returns_503_twice_then_succeeds",
+    "handleOAuth2CallbackForGoogleProviderWithPKCE(request)",
+    "class VeryLongTypeScriptInterfaceName2ForTheBillingServiceResponsePayload {}",
+    "ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'",
+    f"golang.org/x/net v0.17.0/go.mod h1:{base64.b64encode(hashlib.sha256(b'mod').digest()).decode()}",
+    f'<img src="data:image/png;base64,{base64.b64encode(bytes(_RND.getrandbits(8) for _ in range(60))).decode()}">',
     "tests/test_client.py::test_retry_backoff PASSED                                   [ 50%]",
     "=" * 80 + "\n" + "_" * 40 + " test_login " + "_" * 40,
     "claude-sonnet-4-5-20250929 claude-haiku-4-5-20251001 gpt-5-codex",

@@ -286,9 +286,24 @@ def _git(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProc
 
 
 def ensure_repo(repo: Path) -> None:
+    if (repo / "sessions").is_dir():  # made last: the repository is complete
+        return
+    import fcntl
+
+    lock_dir = repo.parent / ".lore"
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    with open(lock_dir / "init.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # import workers may meet a new client at the same moment
+        if (repo / "sessions").is_dir():
+            return
+        _init_repo(repo)
+        (repo / "sessions").mkdir(exist_ok=True)
+
+
+def _init_repo(repo: Path) -> None:
+    repo.mkdir(parents=True, exist_ok=True)
     if (repo / ".git").exists():
         return
-    repo.mkdir(parents=True, exist_ok=True)
     _git(repo, "init", "-q", "-b", "main")
     # An archive must commit even where the user has no global git identity.
     _git(repo, "config", "user.name", "LORE")

@@ -5,11 +5,13 @@ secret always gives the same placeholder (re-imports write identical bytes and c
 leaked key can be followed across sessions) while the placeholder reveals nothing without the key. Placeholders
 never match a rule, so redacting twice changes nothing. `scan` re-checks rendered output for what is left.
 
-Throughput drives the design (an import redacts hundreds of MB). Work happens on the UTF-8 bytes, where regular
-expressions run fastest and every secret is ASCII: each rule is gated by literal triggers tested with `in` (a
-skip-ahead substring search) and its pattern starts with a literal, so the regex engine jumps between candidates;
-case-insensitive rules run on `bytes.lower()` (same offsets, no IGNORECASE); entropy candidates come from one
-`bytes.translate` plus `find` of 32 token characters in a row, so the math runs only on the rare long runs.
+Throughput drives the design (an import redacts hundreds of MB; benchmarks/lore_redact.py measures it). Work
+happens on the UTF-8 bytes, where every secret is ASCII and offsets need no decoding. Each pattern starts with a
+literal, so the regex engine skips from candidate to candidate instead of trying every position (a literal `in`
+test goes first where that is faster still); case-insensitive rules run on `bytes.lower()` (same offsets, no
+IGNORECASE); `key = value` assignments are found in the reversed text, where the pattern starts with the operator;
+entropy candidates come from one `bytes.translate` plus `find` of 32 token characters in a row, so the math runs
+only on the rare long runs; short strings (most of a transcript's) are first tested against all patterns at once.
 """
 
 from __future__ import annotations
@@ -66,7 +68,8 @@ _NOT_SECRET = frozenset(
     b"integer bool boolean bytes float number any unknown object dict list secretstr redacted hidden masked "
     b"n/a na tbd todo bearer basic password passwd pass pwd secret token user username".split())
 _MASK_CHARS = b"*xX.-_#\xe2\x80\xa2\xa6"  # ****, xxxx, ..., and UTF-8 bullets/ellipsis
-_REF_FIRST = frozenset(b"$%{<[(}]),:")  # $VAR ${VAR} $(cmd) %VAR% %s {{tpl}} {name} <your-token> [list] (expr) "},
+_SYNTAX_FIRST = frozenset(b"{[(<}]),:")  # {obj} {{tpl}} [list] (expr) <your-token>, or the rest of a JSON line
+_REFERENCE = re.compile(rb"\$(?:\w+|\{.*|\(.*)|%\w+%|%(?:\(\w+\))?[sdrif]", re.S)  # $VAR ${VAR} $(cmd) %VAR% %s
 _WORDS = re.compile(rb"[A-Za-z]+(?:[_./-][A-Za-z]+)*")  # identifiers, dotted names, word/word: letters only
 _DOTTED = re.compile(rb"[A-Za-z_]+[0-9]*(?:\.[A-Za-z_]+[0-9]*)+")  # self.token, settings.API_KEY (not ya29.a0Af…)
 _NUMBER = re.compile(rb"[0-9]{1,7}(?:\.[0-9]+)?")  # counts and sizes (token: 4096), not secrets
@@ -77,8 +80,8 @@ _SCHEME_WORD = re.compile(rb"(?i)(?:bearer|basic|token)[ \t]+")  # the token aft
 def _plain(v: bytes) -> bool:
     """Obviously not a secret: empty, a literal like null/true, a reference, a template, a mask, a placeholder."""
     s = v.strip()
-    return (not s or s[0] in _REF_FIRST or s.lower() in _NOT_SECRET or not s.strip(_MASK_CHARS)
-            or b"[REDACTED:" in s)
+    return (not s or s[0] in _SYNTAX_FIRST or s.lower() in _NOT_SECRET or not s.strip(_MASK_CHARS)
+            or b"[REDACTED:" in s or _REFERENCE.fullmatch(s) is not None)
 
 
 def _code(v: bytes, config_style: bool) -> bool:
@@ -93,8 +96,24 @@ def _code(v: bytes, config_style: bool) -> bool:
 
 # ------------------------------------------------------------------------------------------------ pattern rules
 
+def _hits(rx: re.Pattern[bytes], hay: bytes, hit: Callable[[re.Match[bytes]], _Hit | None]) -> list[_Hit]:
+    """The matches `hit` accepts. After a veto the search resumes inside the match, which may hide a good one
+    (`…Nxoxb-xoxb-<token>`): otherwise redacting what is around it could expose it to a second pass."""
+    out = []
+    m = rx.search(hay)  # the common answer is "none", and `search` says so cheapest
+    while m is not None:
+        h = hit(m)
+        if h is None:
+            m = rx.search(hay, m.start() + 1)
+        else:
+            out.append(h)
+            m = rx.search(hay, m.end())
+    return out
+
+
 # Every pattern rule's pattern, by whether it runs on the lower-cased text: joined into one gate for short texts.
 _GATE_PATTERNS: dict[bool, list[bytes]] = {False: [], True: []}
+
 
 def _regex(rule: str, pattern: bytes, *, trigger: bytes = b"", group: int = 0, lower: bool = False,
            ok: Callable[[bytes, int, int], bool] | None = None) -> _Finder:
@@ -110,11 +129,12 @@ def _regex(rule: str, pattern: bytes, *, trigger: bytes = b"", group: int = 0, l
         hay = lb if lower else b
         if trigger and trigger not in hay:
             return []
-        first = rx.search(hay)  # the common answer is "none", and `search` says so cheapest
-        if first is None:
-            return []
-        spans = (m.span(group) for m in rx.finditer(hay, first.start()))
-        return [_Hit(s, e, rule) for s, e in spans if ok is None or ok(b, s, e)]
+
+        def hit(m: re.Match[bytes]) -> _Hit | None:
+            s, e = m.span(group)
+            return _Hit(s, e, rule) if ok is None or ok(b, s, e) else None
+
+        return _hits(rx, hay, hit)
 
     return find
 
@@ -130,34 +150,31 @@ def _sk_rule(b: bytes, s: int) -> str:
 _SK = re.compile(rb"sk-(?:ant-|proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}")
 
 
+def _sk_hit(m: re.Match[bytes]) -> _Hit | None:
+    b, (s, e) = m.string, m.span()
+    rule = _sk_rule(b, s)
+    # Real OpenAI keys are random and hold digits; `sk-learn-…`-style names do not.
+    if _starts_word(b, s) and (rule == "anthropic-key" or _DIGIT.search(b, s + 3, e)):
+        return _Hit(s, e, rule)
+    return None
+
+
 def _sk_keys(b: bytes, lb: bytes) -> list[_Hit]:
     """sk-ant-… (Anthropic) and sk-… / sk-proj-… (OpenAI) in one scan."""
-    if b"sk-" not in b:
-        return []
-    out = []
-    for m in _SK.finditer(b):
-        s, e = m.span()
-        rule = _sk_rule(b, s)
-        # Real OpenAI keys are random and hold digits; `sk-learn-…`-style names do not.
-        if _starts_word(b, s) and (rule == "anthropic-key" or _DIGIT.search(b, s + 3, e)):
-            out.append(_Hit(s, e, rule))
-    return out
+    return _hits(_SK, b, _sk_hit) if b"sk-" in b else []
 
 
 _STRIPE = re.compile(rb"k_(?:live|test)_[A-Za-z0-9]{10,}")  # from the `k`: a literal start scans fastest
 
 
+def _stripe_hit(m: re.Match[bytes]) -> _Hit | None:
+    b, s = m.string, m.start() - 1
+    return _Hit(s, m.end(), "stripe-key") if s >= 0 and b[s] in b"sr" and _starts_word(b, s) else None
+
+
 def _stripe_keys(b: bytes, lb: bytes) -> list[_Hit]:
     """sk_live_/rk_live_/sk_test_/rk_test_ (secret and restricted keys; pk_ publishable keys are public)."""
-    first = _STRIPE.search(b)
-    if first is None:
-        return []
-    out = []
-    for m in _STRIPE.finditer(b, first.start()):
-        s = m.start() - 1
-        if s >= 0 and b[s] in b"sr" and _starts_word(b, s):
-            out.append(_Hit(s, m.end(), "stripe-key"))
-    return out
+    return _hits(_STRIPE, b, _stripe_hit)
 
 
 _WORDY_TOKEN = re.compile(rb"[a-z]+(?:[-_.][a-z]+)*|[A-Z]+(?:[-_.][A-Z]+)*")  # bearer authentication, YOUR_TOKEN
@@ -179,20 +196,18 @@ _URL = re.compile(rb"://[^\s/:@'\"<>\[\]{}]{0,200}:([^\s/'\"<>]{1,500})@")
 _SCHEME_TAIL = re.compile(rb"[A-Za-z][A-Za-z0-9+.-]{0,30}\Z")
 
 
+def _url_hit(m: re.Match[bytes]) -> _Hit | None:
+    b, (s, e) = m.string, m.span(1)
+    if _plain(b[s:e]):
+        return None
+    sm = _SCHEME_TAIL.search(b, max(0, m.start() - 31), m.start())
+    scheme = sm.group().lower().split(b"+")[0] if sm else b""
+    return _Hit(s, e, "dsn-password" if scheme in _DSN_SCHEMES else "url-password")
+
+
 def _url_passwords(b: bytes, lb: bytes) -> list[_Hit]:
     """scheme://user:PASSWORD@host: only the password; database schemes are `dsn-password`."""
-    first = _URL.search(b)
-    if first is None:
-        return []
-    out = []
-    for m in _URL.finditer(b, first.start()):
-        s, e = m.span(1)
-        if _plain(b[s:e]):
-            continue
-        sm = _SCHEME_TAIL.search(b, max(0, m.start() - 31), m.start())
-        scheme = sm.group().lower().split(b"+")[0] if sm else b""
-        out.append(_Hit(s, e, "dsn-password" if scheme in _DSN_SCHEMES else "url-password"))
-    return out
+    return _hits(_URL, b, _url_hit)
 
 
 # ------------------------------------------------------------------------------------------------ assignments
@@ -203,8 +218,8 @@ _KEYWORDS = (b"password", b"passwd", b"passphrase", b"pwd", b"secret", b"token",
 # Keys and operators are found in the reversed lower-cased text: there the pattern starts with the literal `=` or
 # `:`, which the regex engine skips to quickly, instead of with a keyword alternation it must try at every letter.
 # Reversed, `key = value` reads `eulav = yek`: operator, spaces, optional quote, then the keyword, which is thereby
-# the end of the key (`password_hash = …` does not match, `DB_PASSWORD=…` does).
-# The keywords above, reversed and factored by first letter (the engine tries alternatives one by one).
+# the end of the key (`password_hash = …` does not match, `DB_PASSWORD=…` does). _REV_KEYWORDS is _KEYWORDS
+# reversed and factored by first letter, as the engine tries alternatives one by one (a test checks they agree).
 _REV_KEYWORDS = (rb"yek[_-]?(?:ipa|terces|ssecca|etavirp)|d(?:rowssap|wssap|wp)|esarhpssap|terces"
                  rb"|n(?:ekot|oitazirohtua)|htua|s?laitnederc")
 _REV_EQ = re.compile(rb"=(?<![=~!<>]=)[ \t]*(?:[\"']\\?)?(?P<k>" + _REV_KEYWORDS + rb")")  # not ==, ~=, !=, <=, >=
@@ -220,14 +235,16 @@ def _key_start(b: bytes, i: int) -> int:
     return i
 
 
-def _assignment(b: bytes, lb: bytes, op: int, ks: int, ke: int) -> _Hit | None:
+def _assignment(b: bytes, op: int, ks: int, ke: int) -> _Hit | None:
     """The secret assigned by the operator at `op` to the key whose keyword is b[ks:ke], if it can be one."""
-    m = _VALUE.match(lb, op + 1)
+    m = _VALUE.match(b, op + 1)
     if m is None:
         return None
     name = next(g for g in ("dq", "sq", "bq", "raw") if m.group(g) is not None)
     s, e = m.span(name)
     if e > s and b[e - 1] == 0x5C:  # JSON-escaped text: the backslash belongs to the closing \"
+        e -= 1
+    while name == "raw" and e > s and b[e - 1] == 0x3A:  # `"f": lambda: …`, `else:`: the colon is syntax
         e -= 1
     sw = _SCHEME_WORD.match(b, s, e)
     if sw:  # `Authorization: "Bearer …"`: the scheme word stays; the token is the secret
@@ -258,7 +275,7 @@ def _assignments(b: bytes, lb: bytes) -> list[_Hit]:
     out = []
     for rx in (_REV_EQ, _REV_COLON):
         for m in rx.finditer(rl):
-            hit = _assignment(b, lb, n - 1 - m.start(), n - m.end("k"), n - m.start("k"))
+            hit = _assignment(b, n - 1 - m.start(), n - m.end("k"), n - m.start("k"))
             if hit:
                 out.append(hit)
     return out
@@ -275,6 +292,9 @@ _HEXISH = re.compile(rb"[0-9a-fA-F-]+")  # git SHAs, sha256 digests, UUIDs
 _NOT_SECRET_PREFIX = re.compile(
     rb"(?:msg|toolu|srvtoolu|req|call|chatcmpl|resp|rs|fc|file|org|proj|asst|thread|run|batch|ftjob|ft|step"
     rb"|cs|compl|evt|sess)[_-]|sha(?:1|256|384|512)-|gAAAAA|AAAA[B-E]3NzaC1")
+_CAMEL_HUMP = re.compile(rb"[A-Z][a-z]{2,}")
+_CAMEL_WORD = re.compile(rb"[A-Z]?[a-z]{2,}")
+_DIGEST_BEFORE = (b"h1:", b"sha1:", b"sha256:", b"sha384:", b"sha512:", b"md5:", b"base64,")  # go.sum, data: URIs
 _WORD_PART = re.compile(rb"[A-Za-z]?[a-z0-9]*(?:[A-Z][a-z0-9]+)*|[A-Z0-9]{1,10}")  # path/identifier pieces
 _SEPARATORS = re.compile(rb"[/_-]+")
 
@@ -290,13 +310,19 @@ def _identifier_or_path(core: bytes) -> bool:
     return len(parts) >= 3 and all(_WORD_PART.fullmatch(p) for p in parts)
 
 
+def _camel_case(core: bytes) -> bool:
+    # handleOAuth2CallbackForGoogle: mostly capitalised words (random base62 gets < 0.8 coverage 999 times in 1000).
+    covered = sum(len(w) for w in _CAMEL_WORD.findall(core))
+    return covered >= 0.8 * len(core) and len(_CAMEL_HUMP.findall(core)) >= 3
+
+
 def _random(core: bytes) -> bool:
-    """Looks like a generated credential: letters and digits, high entropy, not a hash, an id or a path."""
+    """Looks like a generated credential: letters and digits, high entropy, not a hash, an id, a path or a name."""
     if _DIGIT.search(core) is None or _LETTER.search(core) is None:
         return False
     if _HEXISH.fullmatch(core) or _NOT_SECRET_PREFIX.match(core) or _identifier_or_path(core):
         return False
-    return _shannon(core) >= ENTROPY_BITS and not _alphabet(core)
+    return _shannon(core) >= ENTROPY_BITS and not _alphabet(core) and not _camel_case(core)
 
 
 def _alphabet(core: bytes) -> bool:
@@ -328,20 +354,27 @@ def _entropy(b: bytes, taken: list[_Hit]) -> list[_Hit]:
     if len(b) < ENTROPY_MIN_LEN:
         return []
     t = b.translate(_RUN_MAP)
-    out = []
+    out: list[_Hit] = []
     i = t.find(_RUN_NEEDLE)
     while i >= 0:
         j = t.find(b" ", i + ENTROPY_MIN_LEN)
         if j < 0:
             j = len(t)
         for s, e in _uncovered(i, j, taken) if taken else ((i, j),):
-            if ENTROPY_MIN_LEN <= e - s <= ENTROPY_MAX_LEN and _random(b[s:e]):
+            if ENTROPY_MIN_LEN <= e - s <= ENTROPY_MAX_LEN and not _digest(b, s, taken, out) and _random(b[s:e]):
                 while e == j and b[e:e + 1] == b"=":  # base64 padding
                     e += 1
                     j += 1
                 out.append(_Hit(s, e, "entropy"))
         i = t.find(_RUN_NEEDLE, j)
     return out
+
+
+def _digest(b: bytes, s: int, taken: list[_Hit], found: list[_Hit]) -> bool:
+    """b[s:] follows `h1:`, `sha256:`, `base64,`… that no secret covers (once redacted, the label is gone too)."""
+    k = bisect.bisect_right(taken, s, key=lambda h: h.end)
+    floor = max(taken[k - 1].end if k else 0, found[-1].end if found else 0)
+    return b.endswith(_DIGEST_BEFORE, floor, s)
 
 
 # ------------------------------------------------------------------------------------------------ the rules
@@ -360,7 +393,7 @@ _FINDERS: tuple[_Finder, ...] = (
     _sk_keys,
     _stripe_keys,
     _regex("github-token", rb"gh[pousr]_[A-Za-z0-9]{20,}", ok=_word_start),
-    _regex("github-token", rb"github_pat_[A-Za-z0-9_]{20,}", ok=_word_start),
+    _regex("github-token", rb"github_pat_[A-Za-z0-9_]{20,}", trigger=b"github_pat_", ok=_word_start),
     _regex("slack-token", rb"xox[abposre]-[A-Za-z0-9-]{10,}", ok=_word_start),
     _regex("slack-webhook", rb"hooks\.slack\.com/(?:services|workflows|triggers)/([A-Za-z0-9_/-]{8,})",
            trigger=b"hooks.slack.com/", group=1),

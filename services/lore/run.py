@@ -10,6 +10,7 @@ next one: it re-reads from the last recorded offset and merges by message id, wh
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -21,7 +22,7 @@ import orjson
 
 from . import archive, index
 from .clients import Clients, load_clients
-from .importers import Importer, ImportFailed, Parsed, Report, Unit, registry
+from .importers import Importer, ImportFailed, Report, Unit, registry
 from .model import Call, Session
 from .pricing import PriceTable, default_table
 from .redact import Redactor, load_key
@@ -132,12 +133,12 @@ def _offsets(conn: Any, unit: Unit) -> dict[str, int]:
     return out
 
 
-def _record(conn: Any, unit: Unit, parsed: Parsed, keys: list[str]) -> None:
+def _record(conn: Any, unit: Unit, offsets: dict[str, int], keys: list[str]) -> None:
     for p in unit.paths:
         st = _stat(p)
         if st is None:
             continue
-        offset = parsed.offsets.get(str(p), st[0])
+        offset = offsets.get(str(p), st[0])
         conn.execute("INSERT OR REPLACE INTO sources VALUES (?,?,?,?,?,?,?)",
                      (str(p), unit.platform, st[0], st[1], offset, _head(p), orjson.dumps(keys).decode()))
 
@@ -158,9 +159,20 @@ def _load_old(env: Env, where: tuple[str, str, str | None] | None) -> dict[str, 
     return doc if isinstance(doc, dict) else None
 
 
-def archive_session(env: Env, conn: Any, s: Session, imp: Importer, explicit_client: str | None,
-                    blocks: dict[str, list[dict[str, Any]]], summary: Summary, touched: set[str]) -> None:
-    where = index.located(conn, s.key)
+@dataclass
+class Prepared:
+    """One session, written to its file by a worker; the index rows are left for the main process to store."""
+
+    key: str
+    client: str
+    changed: bool
+    new: bool
+    rows: index.Rows | None  # None: the index already holds exactly this
+
+
+def prepare_session(env: Env, reader: Any, s: Session, imp: Importer, explicit_client: str | None,
+                    blocks: dict[str, list[dict[str, Any]]]) -> Prepared:
+    where = index.located(reader, s.key) if reader is not None else None
     old = _load_old(env, where)
     # An archived session stays with its client and at its path even if the rules change later.
     client_name = where[0] if where and old is not None else env.clients.resolve(s.cwd, s.git_remote,
@@ -174,17 +186,59 @@ def archive_session(env: Env, conn: Any, s: Session, imp: Importer, explicit_cli
     repo = env.lore_root / client_name
     archive.ensure_repo(repo)
     changed = archive.write_atomic(repo / rel, data)
-    touched.add(client_name)
     sha = hashlib.sha256(data).hexdigest()
+    rows = None
     if changed or where is None or where[2] != sha:
-        costs = [env.prices.cost(Call.from_dict(c)) for c in doc.get("calls") or []]
-        index.upsert(conn, doc, client_name, rel, sha, costs)
-    if not changed:
-        summary.unchanged += 1
-    elif old is None:
-        summary.added[client_name] += 1
-    else:
-        summary.updated[client_name] += 1
+        rows = index.rows_for(doc, client_name, rel, sha, [env.prices.cost(Call.from_dict(c))
+                                                           for c in doc.get("calls") or []])
+    return Prepared(key=s.key, client=client_name, changed=changed, new=old is None, rows=rows)
+
+
+@dataclass
+class UnitResult:
+    prepared: list[Prepared] = field(default_factory=list)
+    report: Report = field(default_factory=Report)
+    offsets: dict[str, int] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    complete: bool = True  # every session of the unit was written: its read position may be recorded
+
+
+def process_unit(env: Env, imp: Importer, unit: Unit, offsets: dict[str, int], explicit_client: str | None,
+                 blocks: dict[str, list[dict[str, Any]]]) -> UnitResult:
+    """Parse one unit and write its sessions' files (runs in a worker process when the run has many units)."""
+    res = UnitResult()
+    try:
+        parsed = imp.parse(unit, res.report, offsets)
+    except ImportFailed as exc:
+        res.errors.append(str(exc))
+        res.complete = False
+        return res
+    except OSError as exc:
+        res.errors.append(f"{unit.paths[0]}: cannot read ({exc.strerror or exc})")
+        res.complete = False
+        return res
+    res.offsets = parsed.offsets
+    reader = _reader(env)
+    for s in parsed.sessions:
+        try:
+            res.prepared.append(prepare_session(env, reader, s, imp, explicit_client, blocks))
+        except archive.SecretLeft as exc:
+            res.errors.append(str(exc))
+            res.complete = False
+    return res
+
+
+_READERS: dict[tuple[int, str], Any] = {}
+
+
+def _reader(env: Env) -> Any:
+    key = (os.getpid(), str(env.lore_root))  # a connection must never cross a fork
+    if key not in _READERS:
+        try:
+            _READERS[key] = index.reader(env.lore_root)
+        except Exception:  # no index yet: nothing is archived
+            return None
+    return _READERS[key]
 
 
 # ------------------------------------------------------------------------------------------------ the run
@@ -209,59 +263,99 @@ def discover(env: Env, homes: dict[str, Path], exports: list[tuple[str, Path]],
     return units
 
 
+Task = tuple[Importer, Unit, dict[str, int], "str | None"]
+_POOL_STATE: tuple[Env, dict[str, list[dict[str, Any]]]] | None = None  # inherited by forked workers
+
+
+def _pool_work(task: Task) -> UnitResult:
+    assert _POOL_STATE is not None
+    env, blocks = _POOL_STATE
+    imp, unit, offsets, explicit = task
+    return process_unit(env, imp, unit, offsets, explicit, blocks)
+
+
+def _repos(root: Path) -> list[Path]:
+    return sorted(p for p in root.iterdir() if (p / ".git").is_dir()) if root.is_dir() else []
+
+
+def workers_for(n_units: int, total_bytes: int) -> int:
+    """Worker processes: one per core for big runs; none for small ones (a fork costs more than it saves)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if n_units < 8 or total_bytes < 8 << 20:
+        return 0
+    return max(0, min(cores, 4))
+
+
 def run_import(env: Env, homes: dict[str, Path], exports: list[tuple[str, Path]] | None = None,
-               client: str | None = None, progress: Progress | None = None) -> Summary:
+               client: str | None = None, progress: Progress | None = None, workers: int | None = None) -> Summary:
     """Import `homes` (platform -> home folder) and `exports` ((platform, file)); `client` names the client of the
-    exports, which carry no working directory for the rules to match."""
+    exports, which carry no working directory for the rules to match. Big runs parse, redact and render in
+    worker processes (one per core); this process alone writes the index and commits."""
+    global _POOL_STATE
     t0 = time.monotonic()
     summary = Summary()
     conn = index.connect(env.lore_root)
-    for name in env.clients.names():
-        if (env.lore_root / name / ".git").exists():
-            archive.clean_temp(env.lore_root / name)
+    for repo in _repos(env.lore_root):
+        archive.clean_temp(repo)
     units = discover(env, homes, list(exports or []), summary)
     blocks = sentinel_blocks(env.audit_dir)
     touched: set[str] = set()
     summary.units = len(units)
-    for i, (imp, unit, is_export) in enumerate(units):
-        if progress:
-            progress(i, len(units), str(unit.paths[0]))
+    tasks: list[Task] = []
+    task_units: list[tuple[Importer, Unit]] = []
+    for imp, unit, is_export in units:
         if _unchanged(conn, unit):
             summary.skipped_units += 1
             continue
-        report = Report()
         offsets = _offsets(conn, unit) if imp.incremental else {}
         if offsets and unit.native_id:
             where = index.located(conn, f"{unit.platform}:{unit.native_id}")
             if where is None or not (env.lore_root / where[0] / where[1]).exists():
                 offsets = {}  # the archived copy is gone: read the whole source again
-        try:
-            parsed = imp.parse(unit, report, offsets)
-        except ImportFailed as exc:
-            summary.errors.append(str(exc))
-            continue
-        except OSError as exc:
-            summary.errors.append(f"{unit.paths[0]}: cannot read ({exc.strerror or exc})")
-            continue
-        summary.bad_lines += report.bad_lines
-        summary.replaced_utf8 += report.replaced_utf8
-        summary.errors += report.errors
-        summary.bytes_read += sum(max(0, parsed.offsets.get(str(p), 0) - offsets.get(str(p), 0))
-                                  for p in unit.paths)
-        with index.transaction(conn):
-            ok = True
-            for s in parsed.sessions:
-                try:
-                    archive_session(env, conn, s, imp, client if is_export else None, blocks, summary, touched)
-                except archive.SecretLeft as exc:
-                    summary.errors.append(str(exc))
-                    ok = False
-            if ok:
-                _record(conn, unit, parsed, [s.key for s in parsed.sessions])
-    for name in sorted(touched | {n for n in env.clients.names() if (env.lore_root / n / ".git").exists()}):
-        repo = env.lore_root / name
-        if not (repo / ".git").exists():
-            continue
+        tasks.append((imp, unit, offsets, client if is_export else None))
+        task_units.append((imp, unit))
+        summary.bytes_read += sum(max(0, (_stat(p) or (0, 0))[0] - offsets.get(str(p), 0)) for p in unit.paths)
+    n = workers if workers is not None else workers_for(len(tasks), summary.bytes_read)
+    summary.bytes_read = 0  # counted again below from what the parsers actually consumed
+    if n > 1:
+        import multiprocessing
+
+        _POOL_STATE = (env, blocks)
+        pool = multiprocessing.get_context("fork").Pool(n)
+        results: Any = pool.imap(_pool_work, tasks, chunksize=1)
+    else:
+        pool = None
+        results = (process_unit(env, imp, unit, offsets, explicit, blocks)
+                   for imp, unit, offsets, explicit in tasks)
+    try:
+        for i, ((_imp, unit), (_, _, offsets, _), res) in enumerate(zip(task_units, tasks, results, strict=True)):
+            if progress:
+                progress(summary.skipped_units + i, len(units), str(unit.paths[0]))
+            summary.bad_lines += res.report.bad_lines
+            summary.replaced_utf8 += res.report.replaced_utf8
+            summary.errors += res.report.errors + res.errors
+            summary.bytes_read += sum(max(0, res.offsets.get(str(p), 0) - offsets.get(str(p), 0))
+                                      for p in unit.paths)
+            with index.transaction(conn):
+                for prep in res.prepared:
+                    touched.add(prep.client)
+                    if prep.rows is not None:
+                        index.write(conn, prep.rows, fresh=prep.new and index.located(conn, prep.key) is None)
+                    if not prep.changed:
+                        summary.unchanged += 1
+                    elif prep.new:
+                        summary.added[prep.client] += 1
+                    else:
+                        summary.updated[prep.client] += 1
+                if res.complete:
+                    _record(conn, unit, res.offsets, [p.key for p in res.prepared])
+    finally:
+        if pool is not None:
+            pool.close()
+            pool.join()
+            _POOL_STATE = None
+    for repo in _repos(env.lore_root):  # every client repository: an interrupted run may have left files
+        name = repo.name
         msg = f"lore import: {summary.added[name]} added, {summary.updated[name]} updated"
         sha = archive.commit(repo, msg)
         if sha:

@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from . import index
 from .index import is_code
 
 _WORD_RE = re.compile(r"\w+", re.UNICODE)
@@ -95,58 +96,96 @@ def _filters_sql(f: Filters, clients: list[str]) -> tuple[str, list[Any]]:
     return sql, args
 
 
+RANKED = 2000  # matching chunks ranked per client: all of them, or the newest RANKED for very common words
+
+
+def _session_filter(conn: sqlite3.Connection, keys: list[str], f: Filters, clients: list[str]) -> set[str]:
+    if not keys:
+        return set()
+    where, args = _filters_sql(f, clients)
+    out: set[str] = set()
+    for i in range(0, len(keys), 500):
+        part = keys[i:i + 500]
+        out |= {k for (k,) in conn.execute(
+            f"SELECT s.key FROM sessions s WHERE s.key IN ({','.join('?' * len(part))}) AND {where}",
+            [*part, *args])}
+    return out
+
+
+def _owners(conn: sqlite3.Connection, tbl: str, rids: list[int]) -> dict[int, str]:
+    out: dict[int, str] = {}
+    for i in range(0, len(rids), 500):
+        part = rids[i:i + 500]
+        out.update(conn.execute(f"SELECT rid, session_key FROM fts_rows WHERE tbl = ? AND rid IN "
+                                f"({','.join('?' * len(part))})", [tbl, *part]).fetchall())
+    return out
+
+
 def search(conn: sqlite3.Connection, query: str, clients: list[str], filters: Filters | None = None,
            limit: int = 10) -> list[Hit]:
+    """The best sessions for `query` among `clients` only. Words are ranked with bm25 over every matching chunk,
+    or over the newest RANKED matching chunks of a client when a word is very common (which keeps such queries
+    in milliseconds and favours recent work); identifiers narrow the result to sessions that contain them."""
     if not clients:
         raise SearchError("no client to search: name one with --client (or /client in the bot), or --all-clients")
     if not query.strip():
         raise SearchError("empty query: give one or more words, a \"phrase\", or an identifier")
     f = filters or Filters()
     words, codes = plan(query)
-    where, args = _filters_sql(f, clients)
-    best: dict[str, tuple[float, int | None]] = {}  # session key -> (score, text rowid for the snippet)
-    want = limit * 4  # a few more sessions than asked, so that filters on the session row leave enough
-    if words:
-        rows = conn.execute(
-            f"SELECT t.session_key, t.rowid, bm25(text, 4.0, 1.0) AS r FROM text t JOIN sessions s "
-            f"ON s.key = t.session_key WHERE text MATCH ? AND {where} ORDER BY r LIMIT ?",
-            [words, *args, want * 8]).fetchall()
-        for key, rowid, r in rows:
-            if key not in best:
-                best[key] = (r, rowid)
-    first = not words
-    for code in codes:  # every term must match: identifiers narrow the word hits (or each other)
-        matched = {k for (k,) in conn.execute(
-            f"SELECT c.session_key FROM code c JOIN sessions s ON s.key = c.session_key "
-            f"WHERE code MATCH ? AND {where}", [_quote(code), *args])}
-        if first:
-            best, first = {k: (0.0, None) for k in matched}, False
-        else:
-            best = {k: v for k, v in best.items() if k in matched}
-    ranked = sorted(best.items(), key=lambda kv: kv[1][0])[:limit]
+    have = index.fts_clients(conn)
+    scored: list[tuple[float, str, str, int | None]] = []  # (bm25, session key, client, text rowid)
+    for client in clients:
+        if client not in have:
+            continue
+        tt, ct = index.text_table(client), index.code_table(client)
+        best: dict[str, tuple[float, int | None]] = {}
+        if words:
+            rows = conn.execute(f"SELECT rowid, bm25({tt}, 4.0, 1.0) FROM {tt} WHERE {tt} MATCH ? "
+                                f"ORDER BY rowid DESC LIMIT ?", (words, RANKED)).fetchall()
+            rows.sort(key=lambda r: r[1])
+            owners = _owners(conn, tt, [rid for rid, _ in rows])
+            for rid, score in rows:
+                key = owners.get(rid)
+                if key is not None and key not in best:
+                    best[key] = (score, rid)
+        first = not words
+        for code in codes:  # every term must match: identifiers narrow the word hits (or each other)
+            rids = [r for (r,) in conn.execute(f"SELECT rowid FROM {ct} WHERE {ct} MATCH ?", (_quote(code),))]
+            matched = set(_owners(conn, ct, rids).values())
+            if first:
+                best, first = {k: (0.0, None) for k in matched}, False
+            else:
+                best = {k: v for k, v in best.items() if k in matched}
+        scored += [(sc, key, client, rid) for key, (sc, rid) in best.items()]
+    scored.sort(key=lambda x: x[0])
+    allowed = _session_filter(conn, [k for _, k, _, _ in scored[: max(limit * 20, 200)]], f, clients)
     hits: list[Hit] = []
-    for key, (score, rowid) in ranked:
+    for score, key, client, rid in scored:
+        if key not in allowed:
+            continue
         s = conn.execute("SELECT client, platform, title, started, state, models FROM sessions WHERE key = ?",
                          (key,)).fetchone()
-        if s is None or s[0] not in clients:  # belt and braces: never hand out another client's session
+        if s is None or s[0] != client:  # belt and braces: never hand out another client's session
             continue
-        snippet = _snippet(conn, words, codes, key, rowid)
         hits.append(Hit(key=key, client=s[0], platform=s[1], title=s[2], started=s[3], state=s[4],
-                        snippet=snippet, score=round(-score, 3), models=orjson.loads(s[5] or "[]")))
+                        snippet=_snippet(conn, words, codes, key, client, rid), score=round(-score, 3),
+                        models=orjson.loads(s[5] or "[]")))
+        if len(hits) >= limit:
+            break
     return hits
 
 
-def _snippet(conn: sqlite3.Connection, words: str | None, codes: list[str], key: str, rowid: int | None) -> str:
+def _snippet(conn: sqlite3.Connection, words: str | None, codes: list[str], key: str, client: str,
+             rowid: int | None) -> str:
+    tt = index.text_table(client)
     if words and rowid is not None:
-        row = conn.execute("SELECT snippet(text, 1, '«', '»', '…', 16) FROM text WHERE text MATCH ? AND rowid = ?",
+        row = conn.execute(f"SELECT snippet({tt}, 1, '«', '»', '…', 16) FROM {tt} WHERE {tt} MATCH ? AND rowid = ?",
                            (words, rowid)).fetchone()
         if row and row[0]:
             return " ".join(str(row[0]).split())
     if codes:  # the first chunk that holds the identifier, cut around it
-        rids = [r for (r,) in conn.execute("SELECT rid FROM fts_rows WHERE session_key = ? AND tbl = 'text'",
-                                           (key,))]
-        for rid in rids:
-            body = conn.execute("SELECT body FROM text WHERE rowid = ?", (rid,)).fetchone()
+        for (rid,) in conn.execute("SELECT rid FROM fts_rows WHERE session_key = ? AND tbl = ?", (key, tt)):
+            body = conn.execute(f"SELECT body FROM {tt} WHERE rowid = ?", (rid,)).fetchone()
             if body and codes[0] in body[0]:
                 i = body[0].index(codes[0])
                 cut = body[0][max(0, i - 60): i + len(codes[0]) + 60]

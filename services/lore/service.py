@@ -36,6 +36,8 @@ def lore_root(settings: Settings) -> Path:
 
 
 def env(settings: Settings) -> Env:
+    # The Gemini importer reads its session gap from the environment; .env values reach it through here.
+    os.environ.setdefault("LORE_GEMINI_GAP_MINUTES", f"{settings.lore_gemini_gap_minutes:g}")
     return make_env(lore_root(settings), Path(settings.aistack_home) / "lore-redaction.key",
                     audit_dir=Path(settings.sentinel_audit_dir))
 
