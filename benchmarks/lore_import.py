@@ -132,15 +132,20 @@ def bench_import(work: Path, sessions: int, mean_kb: int) -> None:
           f"{'equal' if ours == exp else 'DIFFERENT'} {ours}")
 
 
-def bench_search(work: Path, sessions: int, mean_kb: int, queries: int = 200) -> None:
+def bench_search(work: Path, sessions: int, mean_kb: int, queries: int = 200, reuse: bool = False) -> None:
     from services.lore import index, search
 
     src = corpus(work, sessions, mean_kb, seed=2)
     mb = size_of(src) / 1e6
-    env = fresh_env(work, "lore-search")
-    secs, s = timed_import(env, {"claude_code": src})
-    print(f"\nsearch index: {sessions} sessions ({mb:.0f} MB) imported in {secs:.1f} s ({mb / secs:.1f} MB/s)")
-    conn = index.connect(env.lore_root)
+    root = work / "lore-search"
+    if reuse and (root / ".lore" / "index.sqlite").exists():
+        print(f"\nsearch index: reusing {root}")
+    else:
+        env = fresh_env(work, "lore-search")
+        secs, s = timed_import(env, {"claude_code": src})
+        print(f"\nsearch index: {sessions} sessions ({mb:.0f} MB) imported in {secs:.1f} s ({mb / secs:.1f} MB/s)")
+    conn = index.connect(root)
+    print(f"  sessions in the index: {conn.execute('SELECT count(*) FROM sessions').fetchone()[0]}")
     planted = json.loads((src / "planted_terms.json").read_text())
     words = ["retry backoff", "quixotrel", "vellumkite", "brazzoflint", "migration schema", "timeout",
              "\"cache token\"", "parser", "socket buffer", "quixotrel retry"]
@@ -176,13 +181,14 @@ def main() -> None:
     ap.add_argument("--search-mean-kb", type=int, default=10)
     ap.add_argument("--skip-search", action="store_true")
     ap.add_argument("--skip-import", action="store_true")
+    ap.add_argument("--reuse-search", action="store_true", help="Query the last run's search archive again.")
     ap.add_argument("--work", type=Path, default=Path("/tmp/lore-bench"))
     a = ap.parse_args()
     a.work.mkdir(parents=True, exist_ok=True)
     if not a.skip_import:
         bench_import(a.work, a.sessions, a.mean_kb)
     if not a.skip_search:
-        bench_search(a.work, a.search_sessions, a.search_mean_kb)
+        bench_search(a.work, a.search_sessions, a.search_mean_kb, reuse=a.reuse_search)
 
 
 if __name__ == "__main__":

@@ -142,6 +142,9 @@ def test_each_rule_replaces_exactly_the_secret(rule: str, text: str, secret: str
     out = red.text(text)
     assert out == text.replace(secret, placeholder(KEY, rule, secret))
     assert red.counts == collections.Counter({rule: 1})
+    # Long strings skip the one-search gate that short ones go through: same answer.
+    pad = "\nThe retry loop reads the clock twice; the test fails when a tick falls between them.\n" * 8
+    assert len(pad) > 512 and red.text(pad + text + pad) == pad + out + pad
 
 
 def test_every_rule_has_a_case() -> None:

@@ -201,7 +201,7 @@ def _url_hit(m: re.Match[bytes]) -> _Hit | None:
     if _plain(b[s:e]):
         return None
     sm = _SCHEME_TAIL.search(b, max(0, m.start() - 31), m.start())
-    scheme = sm.group().lower().split(b"+")[0] if sm else b""
+    scheme = sm.group().lower().rsplit(b".", 1)[-1].split(b"+")[0] if sm else b""  # `x.postgres+psycopg`
     return _Hit(s, e, "dsn-password" if scheme in _DSN_SCHEMES else "url-password")
 
 
@@ -212,16 +212,17 @@ def _url_passwords(b: bytes, lb: bytes) -> list[_Hit]:
 
 # ------------------------------------------------------------------------------------------------ assignments
 
-_KEYWORDS = (b"password", b"passwd", b"passphrase", b"pwd", b"secret", b"token", b"auth", b"authorization",
-             b"credential", b"credentials", b"apikey", b"secretkey", b"accesskey", b"privatekey",
-             *(w + sep + b"key" for w in (b"api", b"secret", b"access", b"private") for sep in (b"_", b"-")))
+_KEYWORDS = (b"password", b"passwd", b"passphrase", b"pass", b"pwd", b"secret", b"token", b"auth", b"authorization",
+             b"credential", b"credentials", b"apikey", b"secretkey", b"accesskey", b"privatekey", b"secretkeybase",
+             *(w + sep + b"key" for w in (b"api", b"secret", b"access", b"private") for sep in (b"_", b"-")),
+             b"secret_key_base", b"secret-key-base")
 # Keys and operators are found in the reversed lower-cased text: there the pattern starts with the literal `=` or
 # `:`, which the regex engine skips to quickly, instead of with a keyword alternation it must try at every letter.
 # Reversed, `key = value` reads `eulav = yek`: operator, spaces, optional quote, then the keyword, which is thereby
 # the end of the key (`password_hash = …` does not match, `DB_PASSWORD=…` does). _REV_KEYWORDS is _KEYWORDS
 # reversed and factored by first letter, as the engine tries alternatives one by one (a test checks they agree).
-_REV_KEYWORDS = (rb"yek[_-]?(?:ipa|terces|ssecca|etavirp)|d(?:rowssap|wssap|wp)|esarhpssap|terces"
-                 rb"|n(?:ekot|oitazirohtua)|htua|s?laitnederc")
+_REV_KEYWORDS = (rb"yek[_-]?(?:ipa|terces|ssecca|etavirp)|d(?:rowssap|wssap|wp)|e(?:sarhpssap|sab[_-]?yek[_-]?terces)"
+                 rb"|terces|n(?:ekot|oitazirohtua)|htua|s(?:sap|laitnederc)|laitnederc")
 _REV_EQ = re.compile(rb"=(?<![=~!<>]=)[ \t]*(?:[\"']\\?)?(?P<k>" + _REV_KEYWORDS + rb")")  # not ==, ~=, !=, <=, >=
 _REV_COLON = re.compile(rb":(?<![:=]:)[ \t]*(?:[\"']\\?)?(?P<k>" + _REV_KEYWORDS + rb")")  # not ::, :=
 _VALUE = re.compile(rb">?(?P<sp>[ \t]*)(?:\*\*?[ \t]*)?(?:\\?\"(?P<dq>[^\"\n]*)|\\?'(?P<sq>[^'\n]*)|`(?P<bq>[^`\n]*)"
@@ -407,6 +408,14 @@ _FINDERS: tuple[_Finder, ...] = (
 )
 
 
+_GATE_PATTERNS[False] += [_SK.pattern, _STRIPE.pattern, _URL.pattern]
+# Below _SHORT bytes one search for any rule's pattern is cheaper than asking each rule (most strings in a
+# transcript are short: ids, names, paths, commands); above it, each rule's own literal-led scan is faster.
+_SHORT = 512  # measured break-even
+_GATE = re.compile(b"|".join(_GATE_PATTERNS[False]))
+_LOWER_GATE = re.compile(b"|".join(_GATE_PATTERNS[True]))
+
+
 def _merge(hits: list[_Hit]) -> list[_Hit]:
     """Overlapping claims become one secret (their union), named by the most specific rule among them."""
     if len(hits) < 2:
@@ -421,14 +430,6 @@ def _merge(hits: list[_Hit]) -> list[_Hit]:
         else:
             out.append(h)
     return out
-
-
-_GATE_PATTERNS[False] += [_SK.pattern, _STRIPE.pattern, _URL.pattern]
-# Below _SHORT bytes one search for any rule's pattern is cheaper than asking each rule (most strings in a
-# transcript are short: ids, names, paths, commands); above it, each rule's own literal-led scan is faster.
-_SHORT = 512  # measured break-even
-_GATE = re.compile(b"|".join(_GATE_PATTERNS[False]))
-_LOWER_GATE = re.compile(b"|".join(_GATE_PATTERNS[True]))
 
 
 def _find(b: bytes) -> list[_Hit]:

@@ -107,7 +107,9 @@ def _session_filter(conn: sqlite3.Connection, keys: list[str], f: Filters, clien
     for i in range(0, len(keys), 500):
         part = keys[i:i + 500]
         out |= {k for (k,) in conn.execute(
-            f"SELECT s.key FROM sessions s WHERE s.key IN ({','.join('?' * len(part))}) AND {where}",
+            # `+s.` keeps the planner on the primary key: the client index would scan every session of the client
+            f"SELECT s.key FROM sessions s WHERE s.key IN ({','.join('?' * len(part))}) AND "
+            f"{where.replace('s.', '+s.')}",
             [*part, *args])}
     return out
 
@@ -143,14 +145,20 @@ def search(conn: sqlite3.Connection, query: str, clients: list[str], filters: Fi
             rows = conn.execute(f"SELECT rowid, bm25({tt}, 4.0, 1.0) FROM {tt} WHERE {tt} MATCH ? "
                                 f"ORDER BY rowid DESC LIMIT ?", (words, RANKED)).fetchall()
             rows.sort(key=lambda r: r[1])
-            owners = _owners(conn, tt, [rid for rid, _ in rows])
-            for rid, score in rows:
-                key = owners.get(rid)
-                if key is not None and key not in best:
-                    best[key] = (score, rid)
+            want = max(limit * 4, 40)  # best chunks first: map only as many to sessions as the answer needs
+            for i in range(0, len(rows), 200):
+                batch = rows[i:i + 200]
+                owners = _owners(conn, tt, [rid for rid, _ in batch])
+                for rid, score in batch:
+                    key = owners.get(rid)
+                    if key is not None and key not in best:
+                        best[key] = (score, rid)
+                if len(best) >= want and not codes:
+                    break
         first = not words
         for code in codes:  # every term must match: identifiers narrow the word hits (or each other)
-            rids = [r for (r,) in conn.execute(f"SELECT rowid FROM {ct} WHERE {ct} MATCH ?", (_quote(code),))]
+            rids = [r for (r,) in conn.execute(f"SELECT rowid FROM {ct} WHERE {ct} MATCH ? ORDER BY rowid DESC LIMIT ?",
+                                               (_quote(code), RANKED))]
             matched = set(_owners(conn, ct, rids).values())
             if first:
                 best, first = {k: (0.0, None) for k in matched}, False
@@ -184,7 +192,7 @@ def _snippet(conn: sqlite3.Connection, words: str | None, codes: list[str], key:
         if row and row[0]:
             return " ".join(str(row[0]).split())
     if codes:  # the first chunk that holds the identifier, cut around it
-        for (rid,) in conn.execute("SELECT rid FROM fts_rows WHERE session_key = ? AND tbl = ?", (key, tt)):
+        for (rid,) in conn.execute("SELECT rid FROM fts_rows WHERE session_key = ? AND +tbl = ?", (key, tt)):
             body = conn.execute(f"SELECT body FROM {tt} WHERE rowid = ?", (rid,)).fetchone()
             if body and codes[0] in body[0]:
                 i = body[0].index(codes[0])
