@@ -142,7 +142,7 @@ def bench_search(work: Path, sessions: int, mean_kb: int, queries: int = 200, re
         print(f"\nsearch index: reusing {root}")
     else:
         env = fresh_env(work, "lore-search")
-        secs, s = timed_import(env, {"claude_code": src})
+        secs, _s = timed_import(env, {"claude_code": src})
         print(f"\nsearch index: {sessions} sessions ({mb:.0f} MB) imported in {secs:.1f} s ({mb / secs:.1f} MB/s)")
     conn = index.connect(root)
     print(f"  sessions in the index: {conn.execute('SELECT count(*) FROM sessions').fetchone()[0]}")

@@ -14,6 +14,7 @@ message (same message.id, new requestId, sidechain) a second time; its *daily* r
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -60,6 +61,11 @@ def main() -> int:
     tot_us = tuple(sum(r[k] for r in ours_day.values()) for k, _ in FIELDS)
     print(f"  totals ccusage {tot_cc}\n  totals LORE    {tot_us}  -> {'EQUAL' if tot_cc == tot_us else 'DIFFERENT'}")
 
+    cost_cc = sum(float(d.get("totalCost") or 0) for d in daily)
+    cost_us = sum(r["cost_usd"] for r in ours_day.values())
+    unpriced = sum(r["unpriced_calls"] for r in ours_day.values())
+    print(f"  cost ccusage ${cost_cc:,.4f}   LORE ${cost_us:,.4f} (pinned litellm 1.106.9 table; {unpriced} call(s) of "
+          f"models it does not price are left out)")
     sessions = ccusage(a.ccusage, "session", a.corpus)["sessions"]
     folded: dict[str, list[int]] = {}
     for row in sessions:  # ccusage names flat agent-<hex>.jsonl files as their own sessions: fold them back
@@ -68,10 +74,8 @@ def main() -> int:
             f = next((p for p in (a.corpus / "projects").glob(f"*/{sid}.jsonl")), None)
             if f is not None:
                 first = next((ln for ln in f.read_text(errors="replace").splitlines() if '"sessionId"' in ln), "")
-                try:
+                with contextlib.suppress(ValueError):
                     sid = json.loads(first).get("sessionId", sid)
-                except ValueError:
-                    pass
         acc = folded.setdefault(sid, [0, 0, 0, 0])
         for i, (_, c) in enumerate(FIELDS):
             acc[i] += row[c]

@@ -177,7 +177,7 @@ def test_resolution_is_cached_and_order_documented() -> None:
     assert candidate_names("anthropic/claude-opus-4-1-20250805") == [
         "anthropic/claude-opus-4-1-20250805", "claude-opus-4-1-20250805", "openai/claude-opus-4-1-20250805",
         "gemini/claude-opus-4-1-20250805", "claude-opus-4-1", "anthropic/claude-opus-4-1", "openai/claude-opus-4-1",
-        "gemini/claude-opus-4-1"]
+        "gemini/claude-opus-4-1", "anthropic.claude-opus-4-1-20250805-v1:0"]
 
 
 # --- update_prices ------------------------------------------------------------------------------------------------
@@ -195,8 +195,8 @@ def fake_litellm() -> dict[str, Any]:
         "gemini/gemini-2.5-pro": {"litellm_provider": "gemini", "mode": "chat", "input_cost_per_token": 1.25e-06,
                                   "input_cost_per_token_above_200k_tokens": 2.5e-06,
                                   "input_cost_per_token_above_200k_tokens_priority": 4.5e-06},
-        "anthropic.claude-sonnet-4-5-20250929-v1:0": {"litellm_provider": "bedrock_converse", "mode": "chat",
-                                                      "input_cost_per_token": 3.3e-06},
+        "us.anthropic.claude-sonnet-4-5-20250929-v1:0": {"litellm_provider": "bedrock_converse", "mode": "chat",
+                                                         "input_cost_per_token": 3.3e-06},  # regional: not kept
         "text-embedding-3-small": {"litellm_provider": "openai", "mode": "embedding", "input_cost_per_token": 2e-08},
         "gpt-image-1": {"litellm_provider": "openai", "mode": "image_generation", "input_cost_per_token": 5e-06},
         "gemini/gemma-3-27b-it": {"litellm_provider": "gemini", "mode": "chat", "input_cost_per_token": 1e-07},
@@ -280,7 +280,8 @@ def test_pinned_table_is_canonical_and_current() -> None:
     doc = json.loads(text)
     assert doc["_meta"]["source"] == "litellm 1.106.9 model_prices_and_context_window_backup.json"
     assert text == json.dumps(doc, indent=2, sort_keys=True) + "\n"
-    assert {e["litellm_provider"] for e in doc["models"].values()} == {"anthropic", "openai", "gemini"}
+    assert {e["litellm_provider"] for e in doc["models"].values()} == {"anthropic", "openai", "gemini",
+                                                                      "bedrock_converse"}
     # the pinned file is exactly what the installed (pinned) litellm's bundled file yields today
     raw = json.loads(pricing.litellm_source().read_text(encoding="utf-8"))
     assert extract_models(raw) == doc["models"]
@@ -307,11 +308,15 @@ def test_pinned_table_prices_real_models(pinned: PriceTable, model: str, key: st
     assert per_mtok(entry) == tuple(None if p is None else Decimal(p) for p in prices)
 
 
-@pytest.mark.parametrize("model", ["claude-opus-4-1-20250805", "claude-sonnet-4-20250514"])
-def test_pinned_table_lacks_these_models(pinned: PriceTable, model: str) -> None:
-    # litellm 1.106.9 lists them only as Bedrock entries (anthropic.<model>-v1:0), which LORE does not extract.
-    # When an update adds them, move them to the test above.
-    assert pinned.price(model) is None
+@pytest.mark.parametrize(("model", "prices"), [("claude-opus-4-1-20250805", ("15", "75", "18.75", "1.5")),
+                                               ("claude-sonnet-4-20250514", ("3", "15", "3.75", "0.3"))])
+def test_claude_models_litellm_lists_only_under_bedrock_are_priced_from_its_base_entry(
+        pinned: PriceTable, model: str, prices: tuple[str, ...]) -> None:
+    # litellm 1.106.9 lists them only as Bedrock entries; the region-less `anthropic.<model>-v1:0` one is at
+    # Anthropic's list price (resolution step 5).
+    entry = pinned.price(model)
+    assert entry is not None and entry.key == f"anthropic.{model}-v1:0"
+    assert per_mtok(entry) == tuple(Decimal(p) for p in prices)
 
 
 def test_pinned_table_agrees_with_readme_fixture_costs(pinned: PriceTable) -> None:

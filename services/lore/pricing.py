@@ -18,7 +18,10 @@ Model-name resolution, first hit wins (results cached per name, misses included)
        `-v1:0` suffix dropped, Vertex `@20250929` turned into `-20250929`;
     3. the base name with each provider prefix the table uses (`anthropic/`, `openai/`, `gemini/`);
     4. the date-less alias (`-20250805` or `-2024-08-06` dropped), bare then prefixed. Last resort: a dated snapshot
-       can differ in price from its alias, which is why an exact entry always wins.
+       can differ in price from its alias, which is why an exact entry always wins;
+    5. for Claude models, Bedrock's on-demand entry `anthropic.<name>-v1:0`: LiteLLM 1.106.9 lists some Claude
+       models (claude-opus-4-1-20250805, claude-sonnet-4-20250514) only there, at Anthropic's own list prices.
+       Region-prefixed entries (`us.`, `eu.`, ...) are not used: some carry a regional surcharge.
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ PROVIDER_PATTERNS = {  # providers LORE imports, and which of their model names 
     "anthropic": re.compile(r"^claude-"),
     "openai": re.compile(r"^(?:gpt-|o[134](?:-|$)|codex)"),
     "gemini": re.compile(r"^(?:gemini/)?gemini-"),
+    "bedrock_converse": re.compile(r"^anthropic\.claude-[a-z0-9.-]+-v\d+:\d+$"),  # step 5 of the resolution
 }
 TABLE_PREFIXES = ("anthropic/", "openai/", "gemini/")
 
@@ -161,6 +165,8 @@ def candidate_names(model: str) -> list[str]:
     names = [model, base, *(p + base for p in TABLE_PREFIXES)]
     if alias != base:
         names += [alias, *(p + alias for p in TABLE_PREFIXES)]
+    if base.startswith("claude-"):
+        names.append(f"anthropic.{base}-v1:0")
     return list(dict.fromkeys(names))
 
 
