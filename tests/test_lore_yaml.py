@@ -9,8 +9,8 @@ from services.lore import yamlio
 AWKWARD = ["a", "", " ", "\n", "\n\n", "x\n", "x\n\n", "x\n\n\n", " lead\nx", "  two\n  lines\n", "\n  after blank",
            "tab\tin\nblock", "trail  \nspaces  ", "yes", "No", "null", "~", "123", "1.5", "0x1F", "2026-03-14",
            "2026-03-14T09:12:03.118Z", "key: value", "- item", "# hash", "a #b", "é中\nß", "\r\nwin", "ctl\x01\nx",
-           "\u2028sep\nx", "emoji 😀\nx", "nel\x85x", "del\x7f", "\ufeffbom", "---\nx", "...\nx", "x\n---\ny", "  ", "\t",
-           "@at", "`tick", "%pct", "!bang", "&amp", "*star", "|pipe", ">gt", "Z\n", "'q'", '"dq"', "{a}", "[b]",
+           "\u2028sep\nx", "emoji 😀\nx", "nel\x85x", "del\x7f", "\ufeffbom", "---\nx", "...\nx", "x\n---\ny", "  ",
+           "\t", "@at", "`tick", "%pct", "!bang", "&amp", "*star", "|pipe", ">gt", "Z\n", "'q'", '"dq"', "{a}", "[b]",
            "a: b\nc: d", "\n\nx", "x\n \n", " \n x", "  \n\n  x\n", "\\back\nslash", "\ta\nb", "\n\tx"]
 
 
