@@ -26,7 +26,7 @@ from bot import jobs
 from bot.auth import describe, gate
 from bot.context import RUNTIME_KEY, Context, reply, runtime
 from bot.render import PARSE_MODE, esc
-from handlers import HandlerFn, lore, sentinel
+from handlers import HandlerFn, gateway, lore, sentinel
 from handlers.start import QUICK_ACTION_PREFIX
 from services.runtime import Runtime
 from services.store import events
@@ -124,6 +124,7 @@ def build_application(rt: Runtime, *, schedule: bool = True) -> Application:
     app.add_handler(CallbackQueryHandler(tracked(quick_action), pattern=f"^{QUICK_ACTION_PREFIX}"))
     app.add_handler(CallbackQueryHandler(tracked(sentinel.decide), pattern=r"^sx:"))
     app.add_handler(CallbackQueryHandler(tracked(lore.on_button), pattern=f"^{lore.PREFIX}"))
+    app.add_handler(CallbackQueryHandler(tracked(gateway.on_button), pattern=f"^{gateway.PREFIX}"))
     app.add_handler(CallbackQueryHandler(tracked(stale_button)))
     app.add_handler(MessageHandler(filters.ALL, tracked(unknown)))
     app.add_error_handler(on_error)

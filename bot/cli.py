@@ -20,12 +20,16 @@ app.add_typer(db_app, name="db")
 
 
 def _add_groups() -> None:
+    from bot.cli_gateway import budget_app, gateway_app, spend
     from bot.cli_lore import lore_app
     from bot.cli_sentinel import hooks_app, sentinel_app
 
     app.add_typer(hooks_app, name="hooks")
     app.add_typer(sentinel_app, name="sentinel")
     app.add_typer(lore_app, name="lore")
+    app.add_typer(budget_app, name="budget")
+    app.add_typer(gateway_app, name="gateway")
+    app.command("spend")(spend)
 
 
 @app.command()

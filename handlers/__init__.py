@@ -25,9 +25,9 @@ class Command:
 
 
 def commands() -> list[Command]:
-    from handlers import digest, lore, sentinel, start
+    from handlers import digest, gateway, lore, sentinel, start
 
-    return [*start.COMMANDS, *digest.COMMANDS, *sentinel.COMMANDS, *lore.COMMANDS]
+    return [*start.COMMANDS, *digest.COMMANDS, *sentinel.COMMANDS, *lore.COMMANDS, *gateway.COMMANDS]
 
 
 def find(name: str) -> Command | None:

@@ -7,7 +7,19 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, CheckConstraint, Index, Integer, MetaData, String, Text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy import text as sql_text  # `text` is also a column name below
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -130,3 +142,100 @@ class LoreImportRun(Base):
     trigger: Mapped[str] = mapped_column(String(16))  # daily | command
     ok: Mapped[bool] = mapped_column(Boolean)  # no errors
     summary: Mapped[str] = mapped_column(Text)  # JSON: run.Summary.to_dict()
+
+
+# --- gateway: budgets, their running totals, open reservations and the spend ledger ------------------
+# Money is integer nano-dollars (1e-9 USD) everywhere: exact on SQLite and PostgreSQL alike, fine enough for a
+# single cheap token, and 9.2 billion dollars of headroom in a BIGINT.
+
+GATEWAY_PERIODS = ("day", "month")
+GATEWAY_STATUSES = ("ok", "error", "refused")
+
+
+class GatewayBudget(Base):
+    """A spending limit for one client (all its calls, or only those carrying `tag`) per calendar day or month."""
+
+    __tablename__ = "gateway_budgets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client: Mapped[str] = mapped_column(String(64))
+    tag: Mapped[str] = mapped_column(String(64), default="", server_default=sql_text("''"))  # '' = every call
+    period: Mapped[str] = mapped_column(String(8))  # day | month
+    usd_nanos: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now, server_default=utcnow())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now, server_default=utcnow())
+
+    __table_args__ = (
+        UniqueConstraint("client", "period", "tag"),
+        CheckConstraint("period IN ('day', 'month')", name="period"),
+        CheckConstraint("usd_nanos >= 0", name="usd_nanos"),
+    )
+
+
+class GatewayBudgetUsage(Base):
+    """A budget's running totals in one period ('2025-01-31' or '2025-01', local to the settings time zone).
+
+    `spent` is settled cost, `reserved` the worst case of calls in flight; `alerted` the highest alert threshold
+    (percent) already queued this period. Updated in the same transaction as reservations and settlements.
+    """
+
+    __tablename__ = "gateway_budget_usage"
+
+    budget_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("gateway_budgets.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    period_key: Mapped[str] = mapped_column(String(10), primary_key=True)
+    spent_nanos: Mapped[int] = mapped_column(BigInteger, default=0, server_default=sql_text("0"))
+    reserved_nanos: Mapped[int] = mapped_column(BigInteger, default=0, server_default=sql_text("0"))
+    alerted: Mapped[int] = mapped_column(Integer, default=0, server_default=sql_text("0"))
+
+
+class GatewayReservation(Base):
+    """A call in flight: its worst-case cost is held on `keys` (JSON [[budget_id, period_key], …]) until settled."""
+
+    __tablename__ = "gateway_reservations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    client: Mapped[str] = mapped_column(String(64))
+    amount_nanos: Mapped[int] = mapped_column(BigInteger)
+    keys: Mapped[str] = mapped_column(Text)
+
+
+class GatewayLedger(Base):
+    """One model call (or a call the gateway refused) and what it cost, attributed to a client."""
+
+    __tablename__ = "gateway_ledger"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ts: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    client: Mapped[str] = mapped_column(String(64))
+    tags: Mapped[str] = mapped_column(Text, default="[]", server_default=sql_text("'[]'"))  # JSON list, for display
+    caller: Mapped[str] = mapped_column(String(32))  # bot | agent | cli | proxy | …
+    model_asked: Mapped[str] = mapped_column(String(200))
+    model_used: Mapped[str | None] = mapped_column(String(200))
+    input_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    output_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    cache_creation_input_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    cache_read_input_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    cost_nanos: Mapped[int | None] = mapped_column(BigInteger)  # NULL: cost unknown (model not priced)
+    latency_ms: Mapped[float | None] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(8))  # ok | error | refused
+    request_id: Mapped[str | None] = mapped_column(String(200))
+    error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        Index("ix_gateway_ledger_client_ts", "client", "ts"),
+        CheckConstraint("status IN ('ok', 'error', 'refused')", name="status"),
+    )
+
+
+class GatewayLedgerTag(Base):
+    """One tag of one ledger row (a call may carry several), for reports by tag."""
+
+    __tablename__ = "gateway_ledger_tags"
+
+    ledger_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("gateway_ledger.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    tag: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
