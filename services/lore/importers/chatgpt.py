@@ -14,19 +14,16 @@ The export has no token counts, so `calls` stays empty: unknown, not zero.
 
 from __future__ import annotations
 
-import hashlib
 import zipfile
-import zlib
 from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-import orjson
-
-from ..model import ROLES, Message, Session, SourceFile
+from ..model import ROLES, Message, Session
 from . import Importer, ImportFailed, Parsed, Report, Unit
+from .exports import load_json_array, reading, source_file
 
 PLATFORM = "chatgpt"
 VERSION = "1"
@@ -76,7 +73,7 @@ def _export_member(zf: zipfile.ZipFile) -> str | None:
 
 def _read_export(path: Path) -> bytes:
     """The bytes of conversations.json, from the file itself or from inside the zip."""
-    try:
+    with reading(path, REDOWNLOAD):
         if not zipfile.is_zipfile(path):
             if path.suffix.lower() == ".zip":
                 raise ImportFailed(f"{path} is not a readable zip (corrupt or incomplete download); {REDOWNLOAD}.")
@@ -86,31 +83,6 @@ def _read_export(path: Path) -> bytes:
             if member is None:
                 raise ImportFailed(f"{path} has no {EXPORT_NAME} (is it a ChatGPT export?); {REDOWNLOAD}.")
             return zf.read(member)
-    except (zipfile.BadZipFile, zlib.error, EOFError) as e:
-        raise ImportFailed(f"{path} is a corrupt zip ({e}); {REDOWNLOAD}.") from e
-    except OSError as e:
-        raise ImportFailed(f"cannot read {path} ({e.strerror or e}); check the path and its permissions.") from e
-
-
-def _load_array(path: Path, raw: bytes, report: Report) -> list[Any]:
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        # Keep what can be read; the report counts the replacement.
-        text = raw.decode("utf-8", errors="replace")
-        report.replaced_utf8 += 1
-    try:
-        data = orjson.loads(text)
-    except orjson.JSONDecodeError as e:
-        raise ImportFailed(f"{path}: {EXPORT_NAME} is truncated or not valid JSON ({e}); {REDOWNLOAD}.") from e
-    if not isinstance(data, list):
-        raise ImportFailed(f"{path}: {EXPORT_NAME} is not a list of conversations; {REDOWNLOAD}.")
-    return data
-
-
-def _source(path: Path) -> SourceFile:
-    data = path.read_bytes()
-    return SourceFile(path=str(path), sha256=hashlib.sha256(data).hexdigest(), size=len(data))
 
 
 def iso_time(t: Any) -> str | None:
@@ -128,8 +100,9 @@ def iso_time(t: Any) -> str | None:
 def parse(unit: Unit, report: Report, offsets: dict[str, int]) -> Parsed:
     """Every conversation in the export; a malformed one is recorded in `report` (index as line) and skipped."""
     path = unit.paths[0]
-    data = _load_array(path, _read_export(path), report)
-    source = _source(path)
+    data = load_json_array(f"{path}: {EXPORT_NAME}", _read_export(path), report, items="conversations",
+                           redownload=REDOWNLOAD)
+    source = source_file(path)
     sessions: list[Session] = []
     for index, conv in enumerate(data):
         try:

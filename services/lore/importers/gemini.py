@@ -19,7 +19,6 @@ import hashlib
 import os
 import re
 import zipfile
-import zlib
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -27,10 +26,9 @@ from html.parser import HTMLParser
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-import orjson
-
 from ..model import Message, Session, SourceFile
 from . import Importer, ImportFailed, Parsed, Report, Unit
+from .exports import load_json_array, reading, source_file
 
 PLATFORM = "gemini"
 VERSION = "1"
@@ -92,7 +90,7 @@ def _zip_members(path: Path) -> list[str]:
 
 def _read_sources(path: Path) -> list[tuple[str, bytes]]:
     """(name for the report, bytes) of each activity file: the file itself, or the matching files in a zip."""
-    try:
+    with reading(path, REDOWNLOAD):
         if not zipfile.is_zipfile(path):
             if path.suffix.lower() == ".zip":
                 raise ImportFailed(f"{path} is not a readable zip (corrupt or incomplete download); {REDOWNLOAD}.")
@@ -104,31 +102,6 @@ def _read_sources(path: Path) -> list[tuple[str, bytes]]:
             if not members:
                 raise ImportFailed(f"{path} holds no My Activity/Gemini Apps JSON file; {REDOWNLOAD}.")
             return [(f"{path}!{m}", zf.read(m)) for m in members]
-    except (zipfile.BadZipFile, zlib.error, EOFError) as e:
-        raise ImportFailed(f"{path} is a corrupt zip ({e}); {REDOWNLOAD}.") from e
-    except OSError as e:
-        raise ImportFailed(f"cannot read {path} ({e.strerror or e}); check the path and its permissions.") from e
-
-
-def _load_array(name: str, raw: bytes, report: Report) -> list[Any]:
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        # Keep what can be read; the report counts the replacement.
-        text = raw.decode("utf-8", errors="replace")
-        report.replaced_utf8 += 1
-    try:
-        data = orjson.loads(text)
-    except orjson.JSONDecodeError as e:
-        raise ImportFailed(f"{name} is truncated or not valid JSON ({e}); {REDOWNLOAD}.") from e
-    if not isinstance(data, list):
-        raise ImportFailed(f"{name} is not a list of activity entries; {REDOWNLOAD}.")
-    return data
-
-
-def _source(path: Path) -> SourceFile:
-    data = path.read_bytes()
-    return SourceFile(path=str(path), sha256=hashlib.sha256(data).hexdigest(), size=len(data))
 
 
 def gap_minutes() -> float:
@@ -402,12 +375,13 @@ def parse(unit: Unit, report: Report, offsets: dict[str, int]) -> Parsed:
     prompts: list[_Prompt] = []
     feedback: list[tuple[datetime, str]] = []
     for name, raw in _read_sources(path):
-        p, f = _split_entries(name, _load_array(name, raw, report), report)
+        entries = load_json_array(name, raw, report, items="activity entries", redownload=REDOWNLOAD)
+        p, f = _split_entries(name, entries, report)
         prompts += p
         feedback += f
     prompts.sort(key=lambda p: (p.time, -p.index))  # the file is newest first; equal times keep their order
     _attach_feedback(prompts, feedback)
-    sources = [_source(path)]
+    sources = [source_file(path)]
     return Parsed(sessions=[_session(g, sources) for g in sessionise(prompts, gap)])
 
 
