@@ -29,7 +29,8 @@ async def run_demo(*, home: Path | None = None, stdin: TextIO = sys.stdin, stdou
         settings = load_settings(env_file=None, aistack_home=tmp, database_url=None,
                                  telegram_bot_token=DEMO_TOKEN, admin_chat_id=(demo.DEMO_CHAT,),
                                  telegram_base_url=emu.base_url, outbox_interval=1.0,
-                                 sentinel_audit_dir=tmp / "audit", sentinel_policy=None)
+                                 sentinel_audit_dir=tmp / "audit", sentinel_policy=None,
+                                 claude_home=tmp / "claude", codex_home=tmp / "codex", lore_root=tmp / "lore")
         rt = bootstrap(settings)
         demo.seed(rt)
         print(f"aistack demo — offline: a local Bot API emulator on {emu.base_url.removesuffix('/bot')}, "
