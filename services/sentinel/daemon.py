@@ -16,7 +16,9 @@ stale: b"N", the client judges in-process, and the daemon exits so that the next
 b"S" and serves that one request. Each request so gets exactly the in-process run (`hookio.judge_request`): its
 own `os.environ` (the client's), working directory, SIGALRM deadline and `os._exit(2)` when it passes, while the
 parent never runs judge code and stays healthy. When MAX_CHILDREN requests are in flight there is no spare and
-the parent itself declines (b"N"). Children notice a dead parent through the `life` pipe's EOF.
+the parent itself declines (b"N"). A call that arrives while the spare is still serving waits in the listen
+backlog until that answer is out and the successor is warm (milliseconds; an approval wait hands over at once).
+Children notice a dead parent through the `life` pipe's EOF.
 Wire format: see client.py.
 """
 
