@@ -10,8 +10,9 @@ a caller such as the bot. Run in the foreground with `python -m services.sentine
 
 Process model: the parent never accepts while a *spare* exists. The spare is a child forked ahead of time that
 has already run one throwaway call (a fresh fork pays ~550 copy-on-write page faults, ~3 ms, on its first call;
-the spare pays them before anybody waits). It accepts one connection, tells the parent (which forks the next
-spare at once), checks the peer's uid and whether our code or the default policy changed since start-up (if
+the spare pays them before anybody waits). It accepts one connection (and, once that call is answered or waits for
+an approval, tells the parent to fork its successor, whose warm-up so never competes with a live call), checks the
+peer's uid and whether our code or the default policy changed since start-up (if
 stale: b"N", the client judges in-process, and the daemon exits so that the next call spawns a fresh one), says
 b"S" and serves that one request. Each request so gets exactly the in-process run (`hookio.judge_request`): its
 own `os.environ` (the client's), working directory, SIGALRM deadline and `os._exit(2)` when it passes, while the
