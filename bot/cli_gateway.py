@@ -98,7 +98,10 @@ def budget_set(client: str, usd: str,
     if period not in budgets.PERIODS:
         _fail(f"period must be one of {', '.join(budgets.PERIODS)}")
     rt = _runtime()
-    b = budgets.set_budget(rt.engine, client, amount, period=period, tag=tag)
+    try:
+        b = budgets.set_budget(rt.engine, client, amount, period=period, tag=tag)
+    except ValueError as exc:
+        _fail(str(exc))
     typer.echo(f"budget for {b.client}{f' [{b.tag}]' if b.tag else ''}: ${b.usd} per {b.period}")
 
 

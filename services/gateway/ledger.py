@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import BigInteger, Connection, Engine, Integer, case, cast, func, insert, literal_column, select
 from sqlalchemy.sql.elements import ColumnElement
 
+from services.lore.clients import NAME_RE as CLIENT_NAME_RE
 from services.store.db import transaction
 from services.store.models import GATEWAY_STATUSES, Base, GatewayLedger, GatewayLedgerTag
 from services.store.types import as_utc
@@ -75,6 +76,9 @@ def check_client(client: str) -> str:
         raise ValueError("client is empty; every call is attributed to a client (use 'internal' for your own)")
     if len(client) > NAME_MAX:
         raise ValueError(f"client {client[:20]!r}… is longer than {NAME_MAX} characters; use a shorter name")
+    if not CLIENT_NAME_RE.match(client):  # the same clients LORE archives: one name, one folder, one budget
+        raise ValueError(f"client name {client!r}: use lower-case letters, digits, '-' and '_' (as in "
+                         "$LORE_ROOT/clients.yaml)")
     return client
 
 
