@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -84,6 +84,20 @@ def _used(resp: Any) -> str | None:
     return hidden.get("litellm_model_name") or getattr(resp, "model", None)
 
 
+@dataclass
+class _Call:
+    """One call between its reservation and its settlement."""
+
+    client: str
+    model: str
+    tags: list[str]
+    caller: str
+    reservation: budgets.Reservation | None = None
+    reserved: Decimal = Decimal(0)
+    request: dict[str, Any] = field(default_factory=dict)
+    t0: float = 0.0
+
+
 class Gateway:
     def __init__(self, settings: Settings, engine: Engine, config: GatewayConfig | None = None) -> None:
         self.settings = settings
@@ -131,7 +145,7 @@ class Gateway:
                 status="refused", error=str(exc)))
             raise
 
-    def _settle(self, res: budgets.Reservation, client: str, tags: list[str], caller: str, model: str,
+    def _settle(self, res: budgets.Reservation | None, client: str, tags: list[str], caller: str, model: str,
                 t0: float, resp: Any = None, error: BaseException | None = None) -> ledger.LedgerRow:
         latency = (time.perf_counter() - t0) * 1000
         if error is not None:
@@ -164,37 +178,43 @@ class Gateway:
 
     # ---------------------------------------------------------------------------------------------- calls
 
+    def _start(self, client: str, messages: list[dict[str, Any]], model: str, tags: list[str] | tuple[str, ...],
+               max_tokens: int | None, caller: str, kwargs: dict[str, Any]) -> _Call:
+        """Reserve the worst case (or refuse) and build the Router's arguments: everything before the request."""
+        call = _Call(client=client, model=model, tags=list(tags), caller=caller)
+        limit = max_tokens or DEFAULT_MAX_TOKENS
+        call.reservation, call.reserved = self._reserve(client, call.tags, model, messages, limit, caller)
+        call.request = {"model": model, "messages": messages, "max_tokens": limit,
+                        "metadata": {"tags": [f"client:{client}", *call.tags], "caller": caller}, **kwargs}
+        call.t0 = time.perf_counter()
+        return call
+
+    def _failed(self, call: _Call, exc: Exception) -> GatewayError:
+        self._settle(call.reservation, call.client, call.tags, call.caller, call.model, call.t0, error=exc)
+        return GatewayError(f"{call.model}: the call failed on every deployment and fallback ({exc})")
+
+    def _answered(self, call: _Call, resp: Any) -> CallResult:
+        row = self._settle(call.reservation, call.client, call.tags, call.caller, call.model, call.t0, resp=resp)
+        return self._result(call.model, resp, row, call.reserved)
+
     async def acomplete(self, client: str, messages: list[dict[str, Any]], model: str = "local", *,
                         tags: list[str] | tuple[str, ...] = (), max_tokens: int | None = None, caller: str = "agent",
                         **kwargs: Any) -> CallResult:
-        tags = list(tags)
-        max_tokens = max_tokens or DEFAULT_MAX_TOKENS
         router = await asyncio.to_thread(lambda: self.router) if self._router is None else self._router
-        res, reserved = self._reserve(client, tags, model, messages, max_tokens, caller)
-        t0 = time.perf_counter()
+        call = self._start(client, messages, model, tags, max_tokens, caller, kwargs)
         try:
-            resp = await router.acompletion(model=model, messages=messages, max_tokens=max_tokens,
-                                            metadata={"tags": [f"client:{client}", *tags], "caller": caller},
-                                            **kwargs)
+            resp = await router.acompletion(**call.request)
         except Exception as exc:
-            self._settle(res, client, tags, caller, model, t0, error=exc)
-            raise GatewayError(f"{model}: the call failed on every deployment and fallback ({exc})") from exc
-        row = self._settle(res, client, tags, caller, model, t0, resp=resp)
-        return self._result(model, resp, row, reserved)
+            raise self._failed(call, exc) from exc
+        return self._answered(call, resp)
 
     def complete(self, client: str, messages: list[dict[str, Any]], model: str = "local", *,
                  tags: list[str] | tuple[str, ...] = (), max_tokens: int | None = None, caller: str = "cli",
                  **kwargs: Any) -> CallResult:
-        tags = list(tags)
-        max_tokens = max_tokens or DEFAULT_MAX_TOKENS
         router = self.router
-        res, reserved = self._reserve(client, tags, model, messages, max_tokens, caller)
-        t0 = time.perf_counter()
+        call = self._start(client, messages, model, tags, max_tokens, caller, kwargs)
         try:
-            resp = router.completion(model=model, messages=messages, max_tokens=max_tokens,
-                                     metadata={"tags": [f"client:{client}", *tags], "caller": caller}, **kwargs)
+            resp = router.completion(**call.request)
         except Exception as exc:
-            self._settle(res, client, tags, caller, model, t0, error=exc)
-            raise GatewayError(f"{model}: the call failed on every deployment and fallback ({exc})") from exc
-        row = self._settle(res, client, tags, caller, model, t0, resp=resp)
-        return self._result(model, resp, row, reserved)
+            raise self._failed(call, exc) from exc
+        return self._answered(call, resp)

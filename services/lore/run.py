@@ -46,6 +46,19 @@ class Summary:
     commits: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
 
+    def absorb(self, part: Summary) -> None:
+        """Add another run's counts to this one (the inbox exports run after the home folders)."""
+        self.added.update(part.added)
+        self.updated.update(part.updated)
+        self.unchanged += part.unchanged
+        self.skipped_units += part.skipped_units
+        self.units += part.units
+        self.bytes_read += part.bytes_read
+        self.bad_lines += part.bad_lines
+        self.replaced_utf8 += part.replaced_utf8
+        self.errors += part.errors
+        self.commits.update(part.commits)
+
     def to_dict(self) -> dict[str, Any]:
         return {"added": dict(self.added), "updated": dict(self.updated), "unchanged": self.unchanged,
                 "skipped_units": self.skipped_units, "units": self.units, "bytes_read": self.bytes_read,
@@ -299,9 +312,9 @@ def run_import(env: Env, homes: dict[str, Path], exports: list[tuple[str, Path]]
         archive.clean_temp(repo)
     units = discover(env, homes, list(exports or []), summary)
     blocks = sentinel_blocks(env.audit_dir)
-    touched: set[str] = set()
     summary.units = len(units)
     tasks: list[Task] = []
+    pending = 0  # bytes the parsers will read: decides whether worker processes pay off
     task_units: list[tuple[Importer, Unit]] = []
     for imp, unit, is_export in units:
         if _unchanged(conn, unit):
@@ -314,9 +327,8 @@ def run_import(env: Env, homes: dict[str, Path], exports: list[tuple[str, Path]]
                 offsets = {}  # the archived copy is gone: read the whole source again
         tasks.append((imp, unit, offsets, client if is_export else None))
         task_units.append((imp, unit))
-        summary.bytes_read += sum(max(0, (_stat(p) or (0, 0))[0] - offsets.get(str(p), 0)) for p in unit.paths)
-    n = workers if workers is not None else workers_for(len(tasks), summary.bytes_read)
-    summary.bytes_read = 0  # counted again below from what the parsers actually consumed
+        pending += sum(max(0, (_stat(p) or (0, 0))[0] - offsets.get(str(p), 0)) for p in unit.paths)
+    n = workers if workers is not None else workers_for(len(tasks), pending)
     if n > 1:
         import multiprocessing
 
@@ -338,7 +350,6 @@ def run_import(env: Env, homes: dict[str, Path], exports: list[tuple[str, Path]]
                                       for p in unit.paths)
             with index.transaction(conn):
                 for prep in res.prepared:
-                    touched.add(prep.client)
                     if prep.rows is not None:
                         index.write(conn, prep.rows, fresh=prep.new and index.located(conn, prep.key) is None)
                     if not prep.changed:

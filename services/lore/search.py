@@ -75,23 +75,24 @@ def plan(query: str) -> tuple[str | None, list[str]]:
     return (" AND ".join(words) if words else None), codes
 
 
-def _filters_sql(f: Filters, clients: list[str]) -> tuple[str, list[Any]]:
-    sql = f"s.client IN ({','.join('?' * len(clients))})"
+def _filters_sql(f: Filters, clients: list[str], col: str = "s.") -> tuple[str, list[Any]]:
+    """The WHERE terms for the session filters; `col` prefixes each column (`+s.` keeps SQLite off an index)."""
+    sql = f"{col}client IN ({','.join('?' * len(clients))})"
     args: list[Any] = list(clients)
     if f.platform:
-        sql += " AND s.platform = ?"
+        sql += f" AND {col}platform = ?"
         args.append(f.platform)
     if f.state:
-        sql += " AND s.state = ?"
+        sql += f" AND {col}state = ?"
         args.append(f.state)
     if f.since:
-        sql += " AND s.started >= ?"
+        sql += f" AND {col}started >= ?"
         args.append(f.since)
     if f.until:
-        sql += " AND s.started < ?"
+        sql += f" AND {col}started < ?"
         args.append(f.until)
     if f.model:
-        sql += " AND s.models LIKE ?"
+        sql += f" AND {col}models LIKE ?"
         args.append(f'%"{f.model}%')
     return sql, args
 
@@ -102,14 +103,13 @@ RANKED = 2000  # matching chunks ranked per client: all of them, or the newest R
 def _session_filter(conn: sqlite3.Connection, keys: list[str], f: Filters, clients: list[str]) -> set[str]:
     if not keys:
         return set()
-    where, args = _filters_sql(f, clients)
+    # `+s.` keeps the planner on the primary key: the client index would scan every session of the client
+    where, args = _filters_sql(f, clients, col="+s.")
     out: set[str] = set()
     for i in range(0, len(keys), 500):
         part = keys[i:i + 500]
         out |= {k for (k,) in conn.execute(
-            # `+s.` keeps the planner on the primary key: the client index would scan every session of the client
-            f"SELECT s.key FROM sessions s WHERE s.key IN ({','.join('?' * len(part))}) AND "
-            f"{where.replace('s.', '+s.')}",
+            f"SELECT s.key FROM sessions s WHERE s.key IN ({','.join('?' * len(part))}) AND {where}",
             [*part, *args])}
     return out
 

@@ -78,21 +78,8 @@ def import_all(settings: Settings, exports: Iterable[tuple[str, Path]] = (), cli
     if include_inbox:
         for platform, path, who in _inbox_exports(settings):
             part = run_import(e, {}, [(platform, path)], client=who or client)
-            _fold(summary, part)
+            summary.absorb(part)
     return summary
-
-
-def _fold(into: Summary, part: Summary) -> None:
-    into.added.update(part.added)
-    into.updated.update(part.updated)
-    into.unchanged += part.unchanged
-    into.skipped_units += part.skipped_units
-    into.units += part.units
-    into.bytes_read += part.bytes_read
-    into.bad_lines += part.bad_lines
-    into.replaced_utf8 += part.replaced_utf8
-    into.errors += part.errors
-    into.commits.update(part.commits)
 
 
 def clients(settings: Settings) -> Clients:

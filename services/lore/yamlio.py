@@ -139,9 +139,10 @@ def _item(head: str, x: Any, indent: str, out: list[str], in_list: bool) -> None
 
 def dump(data: Any) -> str:
     """A mapping (or sequence) as a YAML document ending in a newline."""
-    if not isinstance(data, (dict, list)) or not data:
-        return _scalar(data) + "\n" if not isinstance(data, (dict, list)) else ("{}\n" if isinstance(data, dict)
-                                                                                  else "[]\n")
+    if not isinstance(data, (dict, list)):
+        return _scalar(data) + "\n"
+    if not data:
+        return "{}\n" if isinstance(data, dict) else "[]\n"
     out: list[str] = []
     _emit(data, "", out)
     return "\n".join(out) + "\n"
