@@ -156,3 +156,26 @@ def ask(client: str, prompt: str, model: Annotated[str, typer.Option(help="A mod
     cost = "unknown" if r.cost_usd is None else f"${r.cost_usd:.6f}"
     typer.echo(f"[{r.model_used}, {r.input_tokens} in / {r.output_tokens} out, {cost}, {r.latency_ms:.0f} ms]",
                err=True)
+
+
+@gateway_app.command("serve")
+def serve(host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+          port: Annotated[int, typer.Option(min=1, max=65535)] = 4000,
+          config: Annotated[str | None, typer.Option(help="Gateway config (default GATEWAY_CONFIG).")] = None) -> None:
+    """Run the real LiteLLM proxy with our budgets and ledger (for apps that need an HTTP endpoint)."""
+    import os
+    from pathlib import Path
+
+    from bot.cli_common import settings as _settings
+    from services.gateway import proxy
+
+    settings = _settings()
+    try:
+        argv, env, where = proxy.prepare(settings, Path(config) if config else None, host, port)
+    except proxy.ProxyError as exc:
+        _fail(str(exc))
+    runtime = _runtime(settings)  # migrate the ledger's database before the proxy's first call needs it
+    runtime.engine.dispose()
+    typer.echo(f"LiteLLM proxy on http://{host}:{port} (OpenAI /v1/chat/completions, Anthropic /v1/messages); "
+               f"clients authenticate with the master key from {where}", err=True)
+    os.execve(argv[0], argv, env)

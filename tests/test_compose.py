@@ -315,3 +315,11 @@ def test_gateway_answers_anthropic_model_ids(gateway: tuple[Any, FakeOllamaServe
     assert anthropic.message_requests()[-1]["model"] == "claude-haiku-4-5-20251001"
     local = router.completion(model="local-reasoning", messages=MESSAGES)
     assert local.choices[0].message.content == "local answer"
+
+
+def test_every_variable_the_compose_file_reads_is_documented_in_env_example() -> None:
+    text = (ROOT / "compose" / "gateway.yml").read_text()
+    used = set(re.findall(r"\$\{([A-Z_][A-Z0-9_]*)", text))
+    documented = set(re.findall(r"^([A-Z_][A-Z0-9_]*)=", (ROOT / ".env.example").read_text(), re.M))
+    assert used, "the compose file reads no variables?"
+    assert used <= documented, f"undocumented in .env.example: {sorted(used - documented)}"

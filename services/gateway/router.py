@@ -40,6 +40,13 @@ class GatewayConfig:
     def aliases(self) -> list[str]:
         return list(dict.fromkeys(str(m["model_name"]) for m in self.model_list))
 
+    def resolve(self, name: str) -> str:
+        """The model_name a requested name is served by: itself, or its `model_group_alias` target."""
+        target = (self.router_settings.get("model_group_alias") or {}).get(name)
+        if isinstance(target, dict):  # LiteLLM's long form: {model: ..., hidden: ...}
+            target = target.get("model")
+        return str(target) if target else name
+
     def deployments(self, alias: str) -> list[dict[str, Any]]:
         return [m for m in self.model_list if m.get("model_name") == alias]
 

@@ -121,8 +121,10 @@ class Gateway:
             return None
         return p[0] * prompt_tokens(self.config, model, messages) + p[1] * max_tokens
 
-    def _reserve(self, client: str, tags: list[str], model: str, messages: list[dict[str, Any]], max_tokens: int,
-                 caller: str) -> tuple[budgets.Reservation, Decimal]:
+    def reserve(self, client: str, tags: list[str], model: str, messages: list[dict[str, Any]], max_tokens: int,
+                caller: str, *, model_asked: str | None = None) -> tuple[budgets.Reservation, Decimal]:
+        """Hold the worst case of a call to alias `model` against every budget that applies, or refuse it
+        (BudgetExceeded / UnpricedModel, after writing the "refused" ledger row). The proxy callback uses this too."""
         if model not in self.config.aliases():
             raise GatewayError(f"unknown model {model!r}: use one of {', '.join(self.config.aliases())} "
                                f"(the model_name entries in {self.config.path})")
@@ -141,8 +143,8 @@ class Gateway:
             return budgets.reserve(self.engine, client, tags, amount, tz=self.settings.zone), amount
         except (budgets.BudgetExceeded, UnpricedModel) as exc:
             budgets.refuse(self.engine, ledger.LedgerRow(
-                ts=datetime.now(UTC), client=client, tags=tags, caller=caller, model_asked=model, model_used=None,
-                status="refused", error=str(exc)))
+                ts=datetime.now(UTC), client=client, tags=tags, caller=caller, model_asked=model_asked or model,
+                model_used=None, status="refused", error=str(exc)))
             raise
 
     def _settle(self, res: budgets.Reservation | None, client: str, tags: list[str], caller: str, model: str,
@@ -183,7 +185,7 @@ class Gateway:
         """Reserve the worst case (or refuse) and build the Router's arguments: everything before the request."""
         call = _Call(client=client, model=model, tags=list(tags), caller=caller)
         limit = max_tokens or DEFAULT_MAX_TOKENS
-        call.reservation, call.reserved = self._reserve(client, call.tags, model, messages, limit, caller)
+        call.reservation, call.reserved = self.reserve(client, call.tags, model, messages, limit, caller)
         call.request = {"model": model, "messages": messages, "max_tokens": limit,
                         "metadata": {"tags": [f"client:{client}", *call.tags], "caller": caller}, **kwargs}
         call.t0 = time.perf_counter()
