@@ -394,3 +394,24 @@ def test_tag_budget_alerts_name_the_tag(engine: Engine) -> None:
     assert key == f"budget:{tagged.id}:2025-01-15:100"
     assert text.startswith("Budget alert: acme's daily budget for tag “research” of $2.00 is 100% used")
     assert text.endswith("until it resets 2025-01-16 00:00 UTC.")
+
+
+def test_a_fitting_call_sweeps_stale_holds_on_the_periodic_look(engine: Engine,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fast path looks for stale holds only every STALE_CHECK_INTERVAL; when it does, they are released."""
+    set_budget(engine, "acme", D("100"))
+    reserve(engine, "acme", [], D("5"), now=T0)  # never settled
+    monkeypatch.setattr(budgets, "_stale_checked", float("-inf"))
+    later = T0 + RESERVATION_TIMEOUT + timedelta(minutes=1)
+    held = reserve(engine, "acme", [], D("1"), now=later)
+    with engine.connect() as conn:
+        amounts = list(conn.execute(select(GatewayReservation.amount_nanos)).scalars())
+    assert amounts == [10**9] and held.id is not None  # only the new $1 hold is left
+
+
+def test_a_budget_removed_while_a_call_is_in_flight_settles_cleanly(engine: Engine) -> None:
+    set_budget(engine, "acme", D("10"))
+    res = reserve(engine, "acme", [], D("1"))
+    assert remove_budget(engine, "acme") is True
+    row_id = settle(engine, res, _row(cost="0.5", ts=datetime.now(UTC)))
+    assert row_id > 0 and budgets.list_budgets(engine, "acme") == []

@@ -220,8 +220,8 @@ def test_daily_by_client_for_a_chart(engine: Engine) -> None:
 def test_sums_stay_exact_over_many_small_costs(engine: Engine) -> None:
     ts = datetime(2025, 5, 1, tzinfo=UTC)
     with transaction(engine, write=True) as conn:
-        values = [ledger.row_values(_row(ts + timedelta(seconds=i), cost="0.000000123"))[0] for i in range(1000)]
-        conn.execute(ledger._INSERT_ROW, values)
+        for i in range(1000):
+            ledger.insert_row(conn, *ledger.row_values(_row(ts + timedelta(seconds=i), cost="0.000000123")))
     ((_, (calls, cost)),) = _groups(report(engine, "day")).items()
     assert (calls, cost) == (1000, D("0.000123"))
 

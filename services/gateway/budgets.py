@@ -46,9 +46,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
+from time import monotonic
 from typing import Any, NamedTuple, TypeVar
 
-from sqlalchemy import Connection, Engine, bindparam, case, delete, insert, select, text, update
+from sqlalchemy import Connection, Engine, bindparam, delete, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError
@@ -66,6 +67,7 @@ from services.gateway.ledger import (
 )
 from services.gateway.ledger import write as write_ledger
 from services.store.db import transaction
+from services.store.driver_sql import Sql, run, timestamp
 from services.store.models import Base, GatewayBudget, GatewayBudgetUsage, GatewayReservation
 from services.store.outbox import enqueue
 from services.store.types import as_utc, utc_now
@@ -77,8 +79,12 @@ THRESHOLDS = (50, 80, 100)  # percent of a budget's limit that queue an alert, o
 RESERVATION_TIMEOUT = timedelta(minutes=15)
 ALERT_DEDUPE_WINDOW = timedelta(days=32)  # longer than any period; the key holds the period anyway
 STALE_BATCH = 500  # stale reservations released per call (more wait for the next one)
+# How often a process's fast path looks for stale reservations. Between looks they can only make a call look
+# *less* affordable, and a call that does not fit takes the slow path, which always releases them first.
+STALE_CHECK_INTERVAL = 30.0
 _RETRY_SQLSTATES = ("40P01", "40001")  # PostgreSQL deadlock / serialization failure: retry the transaction
 _ATTEMPTS = 3
+_stale_checked = float("-inf")  # monotonic time of this process's last look for stale reservations
 
 Key = tuple[int, str]  # (budget id, period key)
 T = TypeVar("T")
@@ -177,6 +183,9 @@ class Reservation:
     amount: Decimal
     keys: list[Key] = field(default_factory=list)  # the (budget id, period key) totals it holds
     made_at: datetime | None = None  # decides the period it is settled in (None: the ledger row's ts)
+    # The budgets that applied when it was made, by key: settle charges these without reading the budgets again
+    # (a budget set while the call was in flight applies from the next call). None: settle looks them up.
+    budgets: dict[Key, _Budget] | None = field(default=None, compare=False, repr=False)
 
 
 class _Budget(NamedTuple):
@@ -218,13 +227,14 @@ def _run(engine: Engine, work: Callable[[Connection], T]) -> T:
     raise AssertionError("unreachable")
 
 
-# Statements built once: building a SQLAlchemy statement costs several times what executing it does on SQLite.
+# The call path's statements (reserve's fast path, settle) go through the driver (services/store/driver_sql.py):
+# SQLAlchemy's per-statement work was most of the gateway's overhead per call. The rest are built once as Core
+# statements: building one costs several times what executing it does on SQLite.
 _BT = Base.metadata.tables[GatewayBudget.__tablename__]
 _UT = Base.metadata.tables[GatewayBudgetUsage.__tablename__]
 _RT = Base.metadata.tables[GatewayReservation.__tablename__]
 _KEY = (_UT.c.budget_id == bindparam("b")) & (_UT.c.period_key == bindparam("p"))
-_SELECT_BUDGETS = select(_BT.c.id, _BT.c.client, _BT.c.tag, _BT.c.period, _BT.c.usd_nanos).where(
-    _BT.c.client == bindparam("client"))
+_SELECT_BUDGETS = Sql("SELECT id, client, tag, period, usd_nanos FROM gateway_budgets WHERE client = :client")
 _SELECT_STALE = (
     select(_RT.c.id, _RT.c.amount_nanos, _RT.c["keys"], _RT.c.client, _RT.c.created_at)
     .where(_RT.c.created_at < bindparam("cutoff"))
@@ -233,8 +243,9 @@ _SELECT_STALE = (
     .with_for_update(skip_locked=True)  # SQLite: nothing (its write lock is already held)
 )
 _DELETE_STALE = delete(_RT).where(_RT.c.id.in_(bindparam("ids", expanding=True)))
-_DELETE_RESERVATION = delete(_RT).where(_RT.c.id == bindparam("id")).returning(_RT.c.amount_nanos, _RT.c["keys"])
-_INSERT_RESERVATION = insert(_RT)
+_DELETE_RESERVATION = Sql('DELETE FROM gateway_reservations WHERE id = :id RETURNING amount_nanos, "keys"')
+_INSERT_RESERVATION = Sql('INSERT INTO gateway_reservations (created_at, client, amount_nanos, "keys") '
+                          "VALUES (:created_at, :client, :amount_nanos, :keys) RETURNING id")
 # Same syntax on SQLite (≥ 3.24) and PostgreSQL.
 _ENSURE_USAGE = text("INSERT INTO gateway_budget_usage (budget_id, period_key, spent_nanos, reserved_nanos, alerted)"
                      " VALUES (:b, :p, 0, 0, 0) ON CONFLICT DO NOTHING")
@@ -243,20 +254,13 @@ _STORE_USAGE = update(_UT).where(_KEY).values(spent_nanos=bindparam("spent"), re
                                               alerted=bindparam("alerted_to"))
 # reserve's fast path: hold `amount` only if it fits (PostgreSQL re-checks the condition on the newest row version
 # after waiting for a lock, so this is a correct check-and-set under concurrency).
-_HOLD = (
-    update(_UT)
-    .where(_KEY, _UT.c.spent_nanos + _UT.c.reserved_nanos + bindparam("amount") <= bindparam("limit"))
-    .values(reserved_nanos=_UT.c.reserved_nanos + bindparam("amount"))
-)
+_HOLD = Sql("UPDATE gateway_budget_usage SET reserved_nanos = reserved_nanos + :amount"
+            " WHERE budget_id = :b AND period_key = :p AND spent_nanos + reserved_nanos + :amount <= :limit")
 # settle: count the cost, release what the reservation held (never below zero), read back for alerts.
-_CHARGE = (
-    update(_UT)
-    .where(_KEY)
-    .values(spent_nanos=_UT.c.spent_nanos + bindparam("spend"),
-            reserved_nanos=case((_UT.c.reserved_nanos > bindparam("release"),
-                                 _UT.c.reserved_nanos - bindparam("release")), else_=0))
-    .returning(_UT.c.spent_nanos, _UT.c.alerted)
-)
+_CHARGE = Sql("UPDATE gateway_budget_usage SET spent_nanos = spent_nanos + :spend,"
+              " reserved_nanos = CASE WHEN reserved_nanos > :release THEN reserved_nanos - :release ELSE 0 END"
+              " WHERE budget_id = :b AND period_key = :p RETURNING spent_nanos, alerted")
+_BUDGET_EXISTS = select(_BT.c.id).where(_BT.c.id == bindparam("b"))
 _SET_ALERTED = update(_UT).where(_KEY).values(alerted=bindparam("alerted_to"))
 
 
@@ -266,8 +270,8 @@ class _SlowPath(Exception):
 
 def _applicable(conn: Connection, client: str, tags: Iterable[str]) -> list[_Budget]:
     wanted = set(tags)
-    rows = conn.execute(_SELECT_BUDGETS, {"client": client})
-    return [_Budget(*r) for r in rows if r.tag == "" or r.tag in wanted]
+    rows = run(conn, _SELECT_BUDGETS, {"client": client}).fetchall()
+    return [_Budget(*r) for r in rows if r[2] == "" or r[2] in wanted]
 
 
 def _lock(conn: Connection, keys: Iterable[Key], create: Iterable[Key] = ()) -> dict[Key, _Usage]:
@@ -310,7 +314,7 @@ def _take_stale(conn: Connection, now: datetime) -> dict[Key, int]:
 
 def _release(conn: Connection, held: dict[Key, int]) -> None:
     for key in sorted(held):
-        conn.execute(_CHARGE, {"b": key[0], "p": key[1], "spend": 0, "release": held[key]}).first()
+        run(conn, _CHARGE, {"b": key[0], "p": key[1], "spend": 0, "release": held[key]}).fetchall()
 
 
 # --- budgets ----------------------------------------------------------------------------------------------------
@@ -423,17 +427,21 @@ def reserve(engine: Engine, client: str, tags: list[str], amount: Decimal, now: 
     now = as_utc(now) if now is not None else utc_now()
 
     def fast(conn: Connection) -> Reservation:
-        # The common case in a few statements: no stale holds, totals exist, the call fits every budget.
-        if conn.execute(_SELECT_STALE, {"cutoff": now - RESERVATION_TIMEOUT}).first() is not None:
-            raise _SlowPath
+        # The common case in a few statements: totals exist and the call fits every budget.
+        global _stale_checked
+        if monotonic() - _stale_checked > STALE_CHECK_INTERVAL:
+            if conn.execute(_SELECT_STALE, {"cutoff": now - RESERVATION_TIMEOUT}).first() is not None:
+                raise _SlowPath
+            _stale_checked = monotonic()
         reservation = Reservation(None, client, tags, to_usd(amount_nanos), made_at=now)
         own = {(b.id, period_key(b.period, now, tz)): b for b in _applicable(conn, client, tags)}
+        reservation.budgets = own
         if not own:
             return reservation
         keys = sorted(own)
         for key in keys:  # in key order, so concurrent callers lock the totals in the same order
             params = {"b": key[0], "p": key[1], "amount": amount_nanos, "limit": own[key].usd_nanos}
-            if conn.execute(_HOLD, params).rowcount != 1:
+            if run(conn, _HOLD, params).rowcount != 1:
                 raise _SlowPath  # rolls back what this transaction held so far
         reservation.id = _insert_reservation(conn, now, client, amount_nanos, keys)
         reservation.keys = keys
@@ -442,7 +450,7 @@ def reserve(engine: Engine, client: str, tags: list[str], amount: Decimal, now: 
     def slow(conn: Connection) -> tuple[Reservation, BudgetExceeded | None]:
         stale = _take_stale(conn, now)
         own = {(b.id, period_key(b.period, now, tz)): b for b in _applicable(conn, client, tags)}
-        reservation = Reservation(None, client, tags, to_usd(amount_nanos), made_at=now)
+        reservation = Reservation(None, client, tags, to_usd(amount_nanos), made_at=now, budgets=own)
         usage = _lock(conn, stale, create=own)
         refused: BudgetExceeded | None = None
         for key, b in own.items():
@@ -473,9 +481,9 @@ def reserve(engine: Engine, client: str, tags: list[str], amount: Decimal, now: 
 
 
 def _insert_reservation(conn: Connection, now: datetime, client: str, amount_nanos: int, keys: list[Key]) -> int:
-    result = conn.execute(_INSERT_RESERVATION, {"created_at": now, "client": client, "amount_nanos": amount_nanos,
-                                                "keys": json.dumps(keys)})
-    return int(result.inserted_primary_key[0])  # type: ignore[index]
+    row = run(conn, _INSERT_RESERVATION, {"created_at": timestamp(conn, now), "client": client,
+                                          "amount_nanos": amount_nanos, "keys": json.dumps(keys)}).fetchone()
+    return int(row[0])
 
 
 def settle(engine: Engine, reservation: Reservation | None, row: LedgerRow, tz: tzinfo = UTC) -> int:
@@ -495,20 +503,25 @@ def settle(engine: Engine, reservation: Reservation | None, row: LedgerRow, tz: 
     def work(conn: Connection) -> tuple[int, list[_Alert]]:
         held: dict[Key, int] = {}
         if reservation is not None and reservation.id is not None:
-            got = conn.execute(_DELETE_RESERVATION, {"id": reservation.id}).first()
+            got = run(conn, _DELETE_RESERVATION, {"id": reservation.id}).fetchone()
             if got is not None:  # None: settled already, or released as stale
                 held = {(int(b), str(p)): int(got[0]) for b, p in json.loads(got[1])}
-        own = {(b.id, period_key(b.period, when, tz)): b for b in _applicable(conn, values["client"], tags)}
+        if reservation is not None and reservation.budgets is not None:
+            own = reservation.budgets
+        else:
+            own = {(b.id, period_key(b.period, when, tz)): b for b in _applicable(conn, values["client"], tags)}
         alerts: list[_Alert] = []
         for key in sorted(held.keys() | own.keys()):  # key order: see reserve
             params = {"b": key[0], "p": key[1], "spend": cost if key in own else 0, "release": held.get(key, 0)}
-            usage = conn.execute(_CHARGE, params).first()
+            usage = run(conn, _CHARGE, params).fetchone()
             b = own.get(key)
             if b is None:
                 continue
             if usage is None:  # the period's first call (not reserved): create its total
+                if conn.execute(_BUDGET_EXISTS, {"b": key[0]}).first() is None:
+                    continue  # removed while the call was in flight
                 conn.execute(_ENSURE_USAGE, params)
-                usage = conn.execute(_CHARGE, params).one()
+                usage = run(conn, _CHARGE, params).fetchone()
             spent, alerted = int(usage[0]), int(usage[1])
             reached = _reached(spent, b.usd_nanos)
             if reached > alerted:

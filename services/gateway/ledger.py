@@ -22,12 +22,13 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, Connection, Engine, Integer, case, cast, func, insert, literal_column, select
+from sqlalchemy import BigInteger, Connection, Engine, Integer, case, cast, func, literal_column, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from services.lore.clients import NAME_RE as CLIENT_NAME_RE
 from services.store.db import transaction
-from services.store.models import GATEWAY_STATUSES, Base, GatewayLedger, GatewayLedgerTag
+from services.store.driver_sql import Sql, run, run_many, timestamp
+from services.store.models import GATEWAY_STATUSES, GatewayLedger, GatewayLedgerTag
 from services.store.types import as_utc
 
 GROUPS = ("client", "model", "day", "month", "tag", "caller")
@@ -148,17 +149,22 @@ def row_values(row: LedgerRow) -> tuple[dict[str, Any], list[str]]:
     return values, tags
 
 
-# Core tables, not the ORM classes: an ORM insert costs more to run.
-_INSERT_ROW = insert(Base.metadata.tables[GatewayLedger.__tablename__])
-_INSERT_TAG = insert(Base.metadata.tables[GatewayLedgerTag.__tablename__])
+# Through the driver (services/store/driver_sql.py): every model call writes one, and SQLAlchemy's per-statement
+# work cost more than the insert itself.
+_COLUMNS = ("ts", "client", "tags", "caller", "model_asked", "model_used", "input_tokens", "output_tokens",
+            "cache_creation_input_tokens", "cache_read_input_tokens", "cost_nanos", "latency_ms", "status",
+            "request_id", "error")
+_INSERT_ROW = Sql(f"INSERT INTO gateway_ledger ({', '.join(_COLUMNS)}) "
+                  f"VALUES ({', '.join(':' + c for c in _COLUMNS)}) RETURNING id")
+_INSERT_TAG = Sql("INSERT INTO gateway_ledger_tags (ledger_id, tag) VALUES (:ledger_id, :tag)")
 
 
 def insert_row(conn: Connection, values: dict[str, Any], tags: list[str]) -> int:
     """Write one validated ledger row (from `row_values`) inside the caller's transaction; return its id."""
-    result = conn.execute(_INSERT_ROW, values)
-    ledger_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+    params = {**values, "ts": timestamp(conn, values["ts"])}
+    ledger_id = int(run(conn, _INSERT_ROW, params).fetchone()[0])
     if tags:
-        conn.execute(_INSERT_TAG, [{"ledger_id": ledger_id, "tag": tag} for tag in tags])
+        run_many(conn, _INSERT_TAG, [{"ledger_id": ledger_id, "tag": tag} for tag in tags])
     return ledger_id
 
 
