@@ -176,6 +176,19 @@ def main() -> None:
         ms, out = timed(ledger.daily_by_client, engine, now - timedelta(days=90), now, TZ)
         print(f"  daily_by_client, 90 days {ms:7.1f} ms  ({len(out):,} days)")  # type: ignore[arg-type]
         engine.dispose()
+        # What the user waits for: the whole `aistack spend` process (interpreter, CLI, settings, query, table).
+        import os
+        import subprocess
+
+        env = {**os.environ, "DATABASE_URL": url, "AISTACK_HOME": tmp, "TZ": "UTC"}
+        aistack = str(Path(sys.executable).parent / "aistack")
+        for by in ("client", "day"):
+            runs = []
+            for _ in range(3):
+                t = time.perf_counter()
+                subprocess.run([aistack, "spend", "--by", by], env=env, check=True, stdout=subprocess.DEVNULL)
+                runs.append((time.perf_counter() - t) * 1000)
+            print(f"  `aistack spend --by {by}` whole process {statistics.median(runs):7.1f} ms (median of 3)")
 
 
 if __name__ == "__main__":

@@ -134,6 +134,10 @@ def build_application(rt: Runtime, *, schedule: bool = True) -> Application:
         app.job_queue.run_daily(jobs.daily_digest, time=at, name="digest")
         lore_at = time(s.lore_import_time.hour, s.lore_import_time.minute, tzinfo=s.zone)
         app.job_queue.run_daily(jobs.daily_lore_import, time=lore_at, name="lore-import")
+        if s.health_watch_interval > 0:
+            # the first check soon after start, not a whole interval later (an hour, if that is the setting)
+            app.job_queue.run_repeating(jobs.health_watch, interval=s.health_watch_interval,
+                                        first=min(s.health_watch_interval, 10.0), name="health")
     return app
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import sys
 from typing import Annotated
 
@@ -21,6 +19,7 @@ app.add_typer(db_app, name="db")
 
 def _add_groups() -> None:
     from bot.cli_gateway import budget_app, gateway_app, spend
+    from bot.cli_health import health_app
     from bot.cli_lore import lore_app
     from bot.cli_sentinel import hooks_app, sentinel_app
 
@@ -29,6 +28,7 @@ def _add_groups() -> None:
     app.add_typer(lore_app, name="lore")
     app.add_typer(budget_app, name="budget")
     app.add_typer(gateway_app, name="gateway")
+    app.add_typer(health_app, name="health")
     app.command("spend")(spend)
 
 
@@ -63,6 +63,9 @@ def bot() -> None:
 @app.command()
 def demo(keep: Annotated[bool, typer.Option(help="Keep the temporary home afterwards.")] = False) -> None:
     """Offline demo: local Bot API emulator + the real bot + a chat in this terminal."""
+    import asyncio  # here, not at the top: asyncio costs ~60 ms that every other command would pay
+    import contextlib
+
     from bot.demo import run_demo
 
     with contextlib.suppress(KeyboardInterrupt):

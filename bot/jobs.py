@@ -1,16 +1,24 @@
-"""Scheduled work inside the bot: outbox delivery every few seconds, the daily digest and the daily LORE import."""
+"""Scheduled work inside the bot: outbox delivery every few seconds, the daily digest, the daily LORE import and
+the host health watch."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import time
 
 from telegram.error import RetryAfter, TelegramError
 
+from bot import wsl_audit
 from bot.context import Context, runtime, send_html
 from bot.render import digest_html, esc, keyboard
 from services.digest import build_digest
+from services.health import paths as health_paths
+from services.health import thresholds as health_thresholds
+from services.health import watch
 from services.lore import report as lore_report
+from services.runtime import Runtime
 from services.sentinel import alerts, report, spool
 from services.store import outbox
 
@@ -112,3 +120,28 @@ async def daily_lore_import(context: Context) -> None:
         log.info("daily LORE import skipped: an import is already running")
         return
     log.info("daily LORE import: %s", "; ".join(lore_report.summary_lines(summary.to_dict())[:1]))
+
+
+def health_tick(rt: Runtime, *, now: float | None = None) -> watch.TickResult | None:
+    """One watch tick (checks, alert state, event log); alerts go into the outbox. None when the tick was skipped."""
+    try:
+        limits = health_thresholds.load()  # each tick: edits apply without a restart, and tomllib is cheap
+    except health_thresholds.ThresholdsError as exc:
+        log.error("health tick skipped: %s", exc)
+        return None
+
+    def notify(text: str) -> None:  # the outbox retries and reaches every admin chat, like any notification
+        outbox.enqueue(rt.engine, text, source="health")
+
+    return watch.tick(root=wsl_audit.root(), thresholds=limits, data_dir=health_paths.data_dir(),
+                      now=time.time() if now is None else now, host=wsl_audit.host_name(), notify=notify,
+                      docker_host=os.environ.get("DOCKER_HOST"))
+
+
+async def health_watch(context: Context) -> None:
+    """Every HEALTH_WATCH_INTERVAL seconds: a tick in a thread; a failing tick is logged and the next one runs."""
+    rt = runtime(context)
+    try:
+        await asyncio.to_thread(health_tick, rt)
+    except Exception:
+        log.exception("health tick failed; the next one runs in %g s", rt.settings.health_watch_interval)

@@ -25,9 +25,10 @@ class Command:
 
 
 def commands() -> list[Command]:
-    from handlers import digest, gateway, lore, sentinel, start
+    from handlers import digest, gateway, health, lore, sentinel, start
 
-    return [*start.COMMANDS, *digest.COMMANDS, *sentinel.COMMANDS, *lore.COMMANDS, *gateway.COMMANDS]
+    return [*start.COMMANDS, *digest.COMMANDS, *sentinel.COMMANDS, *lore.COMMANDS, *gateway.COMMANDS,
+            *health.COMMANDS]
 
 
 def find(name: str) -> Command | None:

@@ -40,7 +40,7 @@ _REGISTRY: dict[str, _Registered] = {}
 
 # Modules that register sections on import. A new service adds its module here, once.
 PROVIDERS: tuple[str, ...] = ("services.activity", "services.sentinel.report", "services.lore.report",
-                              "services.gateway.report")
+                              "services.gateway.report", "services.health.report")
 
 
 def register(name: str, *, order: int = 100) -> Callable[[SectionFn], SectionFn]:

@@ -152,8 +152,21 @@ def check_hooks(s: Settings) -> Check:
                  "run `aistack hooks install` again and `aistack sentinel check-policy`")
 
 
+def check_health(s: Settings) -> Check:
+    """The wsl-audit thresholds load (a bad file makes the bot's watch skip every tick), and whether the bot watches."""
+    from services.health import thresholds  # stdlib only, imported when doctor runs
+
+    try:
+        t = thresholds.load()
+    except thresholds.ThresholdsError as exc:
+        return Check("host health", "fail", str(exc), "fix that file; `wsl-audit --explain` prints the values in force")
+    watch = (f"the bot checks every {s.health_watch_interval:g} s" if s.health_watch_interval
+             else "the bot does not watch (HEALTH_WATCH_INTERVAL=0)")
+    return Check("host health", "ok", f"thresholds from {', '.join(t.sources)}; {watch}")
+
+
 CHECKS: list[Callable[[Settings], Check]] = [check_settings, check_database, check_bot_api, check_claude,
-                                             check_claude_retention, check_codex, check_hooks]
+                                             check_claude_retention, check_codex, check_hooks, check_health]
 
 
 def run_checks(s: Settings) -> list[Check]:

@@ -52,6 +52,7 @@ class Settings(BaseSettings):
     sentinel_audit_dir: Path = Path("~/.claude/audit")
     sentinel_policy: Path | None = None
     sentinel_approval_wait: float = Field(default=0.0, ge=0, le=600)
+    health_watch_interval: float = Field(default=0.0, ge=0, le=86400)  # 0: the bot does not watch
 
     @field_validator("telegram_bot_token", "anthropic_api_key", "openai_api_key", "anthropic_base_url",
                      "database_url", mode="before")

@@ -59,7 +59,8 @@ def tick(*, root: Path, thresholds: Thresholds, data_dir: Path, now: float, host
         ctx = CheckContext(root=root, thresholds=thresholds, now=now,
                            prev=runner.load_samples(paths.samples_file(data_dir)), docker_host=docker_host)
         report = (check or runner.run_checks)(ctx)
-        _try("save the samples", lambda: runner.save_samples(paths.samples_file(data_dir), ctx.samples))
+        # families that did not run (or failed) keep their previous samples, as in runner.one_shot
+        _try("save the samples", lambda: runner.save_samples(paths.samples_file(data_dir), {**ctx.prev, **ctx.samples}))
         state = alerting.load_state(paths.alerts_file(data_dir))
         notices = alerting.evaluate(state, report.findings, now, thresholds.alerting)
         records = [events.observation(f, now, host) for f in report.sorted() if RANK[f.status] >= RANK["warn"]]
