@@ -137,7 +137,9 @@ def db_current() -> None:
 
 
 def main() -> None:
-    app()
+    from bot.fast_exit import run_and_exit
+
+    run_and_exit(app)
 
 
 _add_groups()

@@ -196,7 +196,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def entry() -> None:
-    sys.exit(main())
+    from bot.fast_exit import run_and_exit
+
+    run_and_exit(main)
 
 
 if __name__ == "__main__":
