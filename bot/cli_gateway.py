@@ -63,16 +63,12 @@ def spend(by: Annotated[str, typer.Option(help="client, model, day, tag or calle
         w.writeheader()
         w.writerows(dicts)
         return
-    from rich.console import Console
-    from rich.table import Table
+    from bot.cli_common import text_table
 
-    t = Table(title=f"spend by {by} ({tz})")
-    for col in (by, "calls", "input", "output", "cost $", "errors", "refused"):
-        t.add_column(col, justify="left" if col == by else "right")
-    for d in dicts:
-        t.add_row(str(d["group"]), f"{d['calls']:,}", f"{d['input_tokens'] or 0:,}", f"{d['output_tokens'] or 0:,}",
-                  f"{Decimal(str(d['cost_usd'])):,.4f}", str(d["errors"]), str(d["refused"]))
-    Console().print(t)
+    rows_out = [[str(d["group"]), f"{d['calls']:,}", f"{d['input_tokens'] or 0:,}", f"{d['output_tokens'] or 0:,}",
+                 f"{Decimal(str(d['cost_usd'])):,.4f}", str(d["errors"]), str(d["refused"])] for d in dicts]
+    typer.echo(text_table(f"spend by {by} ({tz})", [by, "calls", "input", "output", "cost $", "errors", "refused"],
+                          rows_out))
 
 
 def _row(r: Any) -> dict[str, Any]:

@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 
@@ -24,11 +25,9 @@ from tests.bot_fixtures import ADMIN, STRANGER, BotHarness
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _events(h: BotHarness) -> list[Event]:
-    from sqlalchemy.orm import Session
-
-    with Session(h.rt.engine) as s:
-        return list(s.scalars(select(Event).order_by(Event.id)))
+def _events(h: BotHarness) -> list[Any]:
+    with h.rt.engine.connect() as conn:
+        return list(conn.execute(select(Event).order_by(Event.id)))
 
 
 async def _until(pred, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
