@@ -150,7 +150,7 @@ async def main_async(calls: int, db: str, with_proxy: bool) -> None:
             assert proc is not None
             proc.terminate()
             proc.wait(10)
-        else:
+        elif with_proxy:
             print("  through the LiteLLM proxy: not measured (proxy extra not installed; ./dev test installs it)")
 
 
