@@ -33,17 +33,3 @@ def runtime(s: Settings | None = None) -> Runtime:
     except DatabaseError as exc:
         fail(str(exc))
 
-
-def text_table(title: str, headers: list[str], rows: list[list[str]], left: int = 1) -> str:
-    """A plain aligned table (the first `left` columns left-aligned, the rest right-aligned).
-
-    For reports that can run to hundreds of rows: rich renders those ~10× slower than the query that fills them.
-    """
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
-
-    def line(cells: list[str]) -> str:
-        cols = enumerate(zip(cells, widths, strict=True))
-        return "  ".join(c.ljust(w) if i < left else c.rjust(w) for i, (c, w) in cols)
-
-    rule = "  ".join("─" * w for w in widths)
-    return "\n".join([title, line(headers), rule, *(line(r) for r in rows)])

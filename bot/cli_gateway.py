@@ -63,12 +63,12 @@ def spend(by: Annotated[str, typer.Option(help="client, model, day, tag or calle
         w.writeheader()
         w.writerows(dicts)
         return
-    from bot.cli_common import text_table
+    from services.text_table import fixed_width
 
     rows_out = [[str(d["group"]), f"{d['calls']:,}", f"{d['input_tokens'] or 0:,}", f"{d['output_tokens'] or 0:,}",
                  f"{Decimal(str(d['cost_usd'])):,.4f}", str(d["errors"]), str(d["refused"])] for d in dicts]
-    typer.echo(text_table(f"spend by {by} ({tz})", [by, "calls", "input", "output", "cost $", "errors", "refused"],
-                          rows_out))
+    typer.echo(f"spend by {by} ({tz})")
+    typer.echo(fixed_width([by, "calls", "input", "output", "cost $", "errors", "refused"], rows_out, rule="─"))
 
 
 def _row(r: Any) -> dict[str, Any]:

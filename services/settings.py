@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     openai_api_key: str | None = None
     ollama_api_base: str = "http://127.0.0.1:11434"
     gateway_config: Path | None = None
+    litellm_master_key: str | None = None  # the proxy's key (`gateway serve`); None: generated, kept in AISTACK_HOME
+    proxy_default_client: str = "internal"  # a proxy call with no client tag and no key alias is booked here
     digest_time: time = time(8, 0)
     lore_import_time: time = time(3, 0)
     tz: str = "UTC"
@@ -55,7 +57,7 @@ class Settings(BaseSettings):
     health_watch_interval: float = Field(default=0.0, ge=0, le=86400)  # 0: the bot does not watch
 
     @field_validator("telegram_bot_token", "anthropic_api_key", "openai_api_key", "anthropic_base_url",
-                     "database_url", mode="before")
+                     "database_url", "litellm_master_key", mode="before")
     @classmethod
     def _blank_is_none(cls, v: Any) -> Any:
         return None if isinstance(v, str) and not v.strip() else v
@@ -88,6 +90,15 @@ class Settings(BaseSettings):
         if not re.match(r"^https?://[^\s/]+", v):
             raise ValueError("must be an http:// or https:// URL")
         return v.rstrip("/")
+
+    @field_validator("proxy_default_client", mode="before")
+    @classmethod
+    def _client_name(cls, v: Any) -> Any:
+        if isinstance(v, str) and not v.strip():
+            return "internal"
+        if isinstance(v, str) and not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,63}", v.strip()):
+            raise ValueError(f"{v!r} is not a client name: use lower-case letters, digits, '-' and '_'")
+        return v.strip() if isinstance(v, str) else v
 
     @field_validator("tz")
     @classmethod

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from services.gateway import budgets, ledger
 from services.gateway.router import GatewayConfig, GatewayConfigError, load_config
@@ -170,3 +170,18 @@ def test_the_default_config_loads() -> None:
     cfg = load_config(None)
     assert {"local", "claude", "gpt"} <= set(cfg.aliases())
     assert "claude" in cfg.chain("local")
+
+
+def test_a_model_litellm_cannot_price_is_booked_as_unknown_not_free(engine: Engine, openai: Any,
+                                                                    tmp_path: Path) -> None:
+    """LiteLLM reports 0.0 for a model it cannot price; the ledger must say "unknown", not "free"."""
+    cfg = GatewayConfig(path=Path("test-config.yaml"), model_list=[
+        {"model_name": "mystery", "litellm_params": {"model": "openai/mystery-model-x", "api_base": openai.api_base,
+                                                     "api_key": fake_key()}}],
+        router_settings={"num_retries": 0, "disable_cooldowns": True})
+    result = gateway(engine, cfg, tmp_path).complete("acme", [{"role": "user", "content": "hi"}], model="mystery",
+                                                     max_tokens=20)
+    assert result.text and result.cost_usd is None
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT cost_nanos FROM gateway_ledger")).scalar_one() is None
+    assert [r.unpriced for r in ledger.report(engine, "client")] == [1]  # /spend flags it

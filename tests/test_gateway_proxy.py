@@ -24,6 +24,7 @@ import yaml
 from sqlalchemy import Engine, text
 
 from services.gateway import budgets, proxy
+from services.gateway.service import DEFAULT_MAX_TOKENS
 from services.settings import Settings, load_settings
 from services.store.db import make_engine, upgrade
 from tests.fake_anthropic import FINAL_TEXT, SIDE_TEXT, FakeAnthropic
@@ -87,6 +88,8 @@ def _config(path: Path, openai: FakeOpenAIServer, anthropic: FakeAnthropic) -> P
         "model_list": [
             {"model_name": "gpt", "litellm_params": {"model": "openai/gpt-4o", "api_base": openai.api_base,
                                                      "api_key": fake_key("test")}},
+            {"model_name": "mystery", "litellm_params": {"model": "openai/mystery-model-x",
+                                                         "api_base": openai.api_base, "api_key": fake_key("test")}},
             {"model_name": "local", "litellm_params": {"model": "ollama_chat/llama3.2", "api_base": refused_url(),
                                                        "input_cost_per_token": 0, "output_cost_per_token": 0}},
             {"model_name": "claude", "litellm_params": {"model": "anthropic/claude-sonnet-4-5-20250929",
@@ -107,6 +110,7 @@ def _config(path: Path, openai: FakeOpenAIServer, anthropic: FakeAnthropic) -> P
 @pytest.fixture(scope="module")
 def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
     home = tmp_path_factory.mktemp("proxy-home")
+    os.environ.pop("LITELLM_MASTER_KEY", None)
     settings = load_settings(env_file=None, aistack_home=home, tz="UTC",
                              database_url=f"sqlite:///{home / 'aistack.db'}")
     upgrade(settings.db_url)
@@ -114,7 +118,6 @@ def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
     with FakeOpenAIServer() as openai, FakeAnthropic([]) as anthropic:
         config = _config(home / "litellm.yaml", openai, anthropic)
         port = free_port()
-        os.environ.pop("LITELLM_MASTER_KEY", None)
         argv, env, where = proxy.prepare(settings, config, "127.0.0.1", port)
         assert where == str(home / proxy.KEY_FILE)  # no LITELLM_MASTER_KEY: one generated and kept, mode 0600
         assert (home / proxy.KEY_FILE).stat().st_mode & 0o077 == 0
@@ -217,6 +220,28 @@ def test_a_failed_call_is_a_ledger_row_and_releases_its_reservation(gw: Proxy) -
     assert (st.spent, st.reserved) == (0, 0)
 
 
+def test_a_call_without_max_tokens_is_capped_at_the_reserved_limit(gw: Proxy) -> None:
+    body = {"model": "gpt", "messages": [{"role": "user", "content": "Say hello."}],
+            "metadata": {"tags": ["client:acme"]}}
+    before = len(gw.rows())
+    assert gw.post("/v1/chat/completions", body)[0] == 200
+    sent = gw.openai.bodies("/v1/chat/completions")[-1]
+    assert sent["max_tokens"] == DEFAULT_MAX_TOKENS  # the worst case reserved is the worst case possible
+    gw.wait_rows(before + 1)
+    status, err = gw.post("/v1/chat/completions", {**body, "max_tokens": "lots"})
+    assert status == 400 and "max_tokens must be a positive integer" in json.dumps(err)
+
+
+def test_an_unpriced_model_is_booked_as_unknown_not_free(gw: Proxy) -> None:
+    before = len(gw.rows())
+    assert gw.chat("mystery", ["client:acme"])[0] == 200
+    row = gw.wait_rows(before + 1)[-1]
+    assert (row["model_asked"], row["status"], row["cost_nanos"]) == ("mystery", "ok", None), str(row)
+    budgets.set_budget(gw.engine, "acme", Decimal("5"), "month")
+    status, body = gw.chat("mystery", ["client:acme"])  # a budgeted client cannot reserve an unknown worst case
+    assert status == 400 and "no price" in json.dumps(body)
+
+
 def test_client_from_the_tags_header_and_a_default_for_untagged_calls(gw: Proxy) -> None:
     before = len(gw.rows())
     assert gw.chat("gpt", headers={"x-litellm-tags": "client:globex,nightly"})[0] == 200
@@ -237,6 +262,8 @@ def test_anthropic_messages_streamed_through_the_proxy_are_budgeted_and_logged(g
         reply = stream.get_final_message()
     assert reply.content[0].text == SIDE_TEXT  # type: ignore[union-attr]
     row = gw.wait_rows(before + 1)[-1]
+    time.sleep(0.3)
+    assert len(gw.rows()) == before + 1  # one streamed call, one row
     assert (row["client"], row["model_asked"], row["status"]) == ("acme", "claude-sonnet-4-5-20250929", "ok")
     assert "claude-sonnet-4-5" in row["model_used"]
     assert (row["input_tokens"], row["output_tokens"]) == (10, 10)  # what the fake API reported
@@ -267,6 +294,27 @@ def test_claude_code_routed_through_the_proxy_is_attributed_per_session(gw: Prox
     assert rows and all(r["client"] == "acme" and r["caller"] == "proxy" and r["status"] == "ok" for r in rows)
     assert any("session:e2e" in json.loads(r["tags"]) for r in rows)
     assert sum(r["cost_nanos"] for r in rows) > 0
+
+
+def test_serve_takes_the_master_key_and_default_client_from_settings(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """`.env` values reach the proxy: clients use the key the user configured, untagged calls the client named."""
+    monkeypatch.delenv("LITELLM_MASTER_KEY", raising=False)
+    cfg = _config_file(tmp_path)
+    env_file = tmp_path / ".env"
+    env_file.write_text(f"LITELLM_MASTER_KEY={fake_key('master')}\nPROXY_DEFAULT_CLIENT=studio\n")
+    settings = load_settings(env_file=env_file, aistack_home=tmp_path)
+    _, env, where = proxy.prepare(settings, cfg, "127.0.0.1", 4000)
+    assert (env["LITELLM_MASTER_KEY"], where, env["PROXY_DEFAULT_CLIENT"]) == (
+        fake_key("master"), "LITELLM_MASTER_KEY", "studio")
+    assert not (tmp_path / proxy.KEY_FILE).exists()
+
+
+def _config_file(tmp_path: Path) -> Path:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump({"model_list": [{"model_name": "x", "litellm_params": {"model": "openai/x"}}],
+                                   "litellm_settings": {"callbacks": [proxy.CALLBACK]}}))
+    return cfg
 
 
 def test_serve_refuses_a_config_without_our_callback(tmp_path: Path) -> None:

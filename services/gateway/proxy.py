@@ -30,10 +30,10 @@ def installed() -> bool:
 
 
 def master_key(settings: Settings) -> tuple[str, str]:
-    """LITELLM_MASTER_KEY, else a key generated once and kept (0600) under AISTACK_HOME; returns (key, where)."""
-    env = os.environ.get("LITELLM_MASTER_KEY")
-    if env:
-        return env, "LITELLM_MASTER_KEY"
+    """LITELLM_MASTER_KEY (environment or .env), else a key generated once and kept (0600) under AISTACK_HOME;
+    returns (key, where)."""
+    if settings.litellm_master_key:
+        return settings.litellm_master_key, "LITELLM_MASTER_KEY"
     path = settings.aistack_home / KEY_FILE
     if not path.exists():
         settings.aistack_home.mkdir(parents=True, exist_ok=True)
@@ -50,11 +50,14 @@ def check_config(config: Path) -> None:
         data = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as exc:
         raise ProxyError(f"{config}: cannot read the gateway config ({exc})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("litellm_settings") or {}, dict):
+        raise ProxyError(f"{config}: not a LiteLLM config (a mapping with model_list, litellm_settings, …)")
     callbacks = (data.get("litellm_settings") or {}).get("callbacks") or []
-    if CALLBACK not in callbacks:
+    if not isinstance(callbacks, list) or CALLBACK not in callbacks:
         raise ProxyError(f"{config}: litellm_settings.callbacks must list {CALLBACK!r}, else the proxy would spend "
                          "without our budgets and ledger; add it (see compose/litellm.yaml)")
-    if (data.get("general_settings") or {}).get("database_url"):
+    general = data.get("general_settings") or {}
+    if isinstance(general, dict) and general.get("database_url"):
         raise ProxyError(f"{config}: remove general_settings.database_url; spend lives in our ledger, and the "
                          "proxy's own database is not used")
 
@@ -69,6 +72,7 @@ def environment(settings: Settings, config: Path, key: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     env.update(AISTACK_DATABASE_URL=settings.db_url, AISTACK_HOME=str(settings.aistack_home),
                GATEWAY_CONFIG=str(config), LITELLM_MASTER_KEY=key, LITELLM_LOCAL_MODEL_COST_MAP="True",
+               PROXY_DEFAULT_CLIENT=settings.proxy_default_client,
                OLLAMA_API_BASE=settings.ollama_api_base, TZ=settings.tz,
                PYTHONPATH=os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p))
     env.setdefault("LITELLM_LOG", "ERROR")

@@ -33,12 +33,14 @@ from litellm.integrations.custom_logger import CustomLogger
 from services.lore.clients import DEFAULT_CLIENT, NAME_RE
 
 from . import budgets, ledger
+from .router import known_price
 from .service import DEFAULT_MAX_TOKENS, Gateway, GatewayError
 
 log = logging.getLogger(__name__)
 CALL_KEY = "aistack_call"  # our token in the request's metadata, linking the pre-call hook to the log events
 PENDING_TTL = 3600.0  # a reservation the proxy never reported back on is dropped here (the ledger's stale sweep
 # releases its money)
+SETTLE_RETRIES = (0.2, 1.0, 3.0, 0.0)  # pauses between attempts to write a call's ledger row
 
 
 def client_of(key_alias: str | None, tags: list[str], default: str) -> str:
@@ -66,9 +68,15 @@ def _tags(data: dict[str, Any], meta: dict[str, Any]) -> list[str]:
 
 
 def _messages(data: dict[str, Any]) -> list[dict[str, Any]]:
-    """Chat messages to count the prompt from; Anthropic's separate `system` counts as one more message."""
+    """Chat messages to count the prompt from: `messages`, Anthropic's separate `system` as one more message, or
+    the Responses API's `input` (a string or a list of items)."""
     msgs = [m for m in data.get("messages") or [] if isinstance(m, dict)]
-    system = data.get("system")
+    raw_input = data.get("input")
+    if not msgs and isinstance(raw_input, str):
+        msgs = [{"role": "user", "content": raw_input}]
+    elif not msgs and isinstance(raw_input, list):
+        msgs = [m if isinstance(m, dict) else {"role": "user", "content": str(m)} for m in raw_input]
+    system = data.get("system") or data.get("instructions")
     if system:
         text = system if isinstance(system, str) else " ".join(
             b.get("text", "") for b in system if isinstance(b, dict))
@@ -76,11 +84,32 @@ def _messages(data: dict[str, Any]) -> list[dict[str, Any]]:
     return msgs
 
 
+LIMIT_KEYS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
+
+
+def output_limit(data: dict[str, Any]) -> int:
+    """The request's output-token limit; one is set when it has none, so the reserved worst case really bounds the
+    call (the embedded gateway does the same). Raises ValueError for a limit that is not a positive integer."""
+    for key in LIMIT_KEYS:
+        value = data.get(key)
+        if value is not None:
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{key} must be a positive integer, got {value!r}")
+            return value
+    # The Responses API names its limit max_output_tokens; everything else takes max_tokens.
+    data["max_output_tokens" if "input" in data and "messages" not in data else "max_tokens"] = DEFAULT_MAX_TOKENS
+    return DEFAULT_MAX_TOKENS
+
+
+# (start, reservation, client, tags, model asked) of a call between its pre-call hook and its log event
+_Call = tuple[float, budgets.Reservation | None, str, list[str], str]
+
+
 class ProxyBudgetHandler(CustomLogger):
     def __init__(self) -> None:
         super().__init__()
         self._gateway: Gateway | None = None
-        self._calls: dict[str, tuple[float, budgets.Reservation, str, list[str], str]] = {}
+        self._calls: dict[str, _Call] = {}
 
     # ------------------------------------------------------------------------------------------- wiring
 
@@ -110,7 +139,10 @@ class ProxyBudgetHandler(CustomLogger):
         client = client_of(getattr(user_api_key_dict, "key_alias", None), tags, self.default_client())
         model = str(data.get("model") or "")
         own_tags = [t for t in tags if not t.startswith("client:")]
-        max_tokens = int(data.get("max_tokens") or data.get("max_completion_tokens") or DEFAULT_MAX_TOKENS)
+        try:
+            max_tokens = output_limit(data)
+        except ValueError as exc:
+            raise HTTPException(status_code=400, detail=f"refused by the aistack gateway: {exc}") from None
         gw = await asyncio.to_thread(self.gateway)
         alias = gw.config.resolve(model)
         try:
@@ -135,25 +167,32 @@ class ProxyBudgetHandler(CustomLogger):
 
     async def async_log_success_event(self, kwargs: dict[str, Any], response_obj: Any, start_time: Any,
                                       end_time: Any) -> None:
-        call = self._take(kwargs.get("litellm_params", {}).get("metadata"), kwargs.get("standard_logging_object"))
-        if call is None:
-            return
-        t0, reservation, client, tags, model = call
         slo = kwargs.get("standard_logging_object") or {}
+        meta = kwargs.get("litellm_params", {}).get("metadata")
+        call = self._take(meta, slo)
+        if call is None:  # no reservation of ours (e.g. held longer than PENDING_TTL): still book the spend
+            tags = _tags({}, meta if isinstance(meta, dict) else {})
+            alias = (slo.get("metadata") or {}).get("user_api_key_alias")
+            client = client_of(alias, tags, self.default_client())
+            log.warning("a proxy answer without our reservation token: booked to %s without a budget hold", client)
+            call = (time.monotonic(), None, client, [t for t in tags if not t.startswith("client:")],
+                    str(slo.get("model_group") or slo.get("model") or ""))
+        t0, reservation, client, tags, model = call
         usage = (slo.get("metadata") or {}).get("usage_object") or {}
         cache_create = int(usage.get("cache_creation_input_tokens") or 0)
         cache_read = int(usage.get("cache_read_input_tokens") or 0)
         prompt = slo.get("prompt_tokens")
-        cost = slo.get("response_cost", kwargs.get("response_cost"))
+        cost = kwargs.get("response_cost")
+        used = slo.get("hidden_params", {}).get("litellm_model_name") or slo.get("model")
+        if not cost and not known_price(self.gateway().config, used):
+            cost = None  # LiteLLM says 0.0 for a model it cannot price: unknown, so settle charges the worst case
         row = ledger.LedgerRow(
-            ts=datetime.now(UTC), client=client, tags=tags, caller="proxy", model_asked=model,
-            model_used=slo.get("hidden_params", {}).get("litellm_model_name") or slo.get("model"),
+            ts=datetime.now(UTC), client=client, tags=tags, caller="proxy", model_asked=model, model_used=used,
             input_tokens=None if prompt is None else max(0, int(prompt) - cache_create - cache_read),
             output_tokens=slo.get("completion_tokens"), cache_creation_input_tokens=cache_create,
             cache_read_input_tokens=cache_read, cost_usd=None if cost is None else Decimal(str(cost)),
             latency_ms=(time.monotonic() - t0) * 1000, status="ok", request_id=slo.get("id"))
-        await asyncio.to_thread(budgets.settle, self.gateway().engine, reservation, row,
-                                tz=self.gateway().settings.zone)
+        await self._settle(reservation, row)
 
     async def async_post_call_failure_hook(self, request_data: dict[str, Any], original_exception: Exception,
                                            user_api_key_dict: Any, traceback_str: str | None = None) -> None:
@@ -165,10 +204,25 @@ class ProxyBudgetHandler(CustomLogger):
             ts=datetime.now(UTC), client=client, tags=tags, caller="proxy", model_asked=model, model_used=None,
             cost_usd=Decimal(0), latency_ms=(time.monotonic() - t0) * 1000, status="error",
             error=f"{type(original_exception).__name__}: {original_exception}"[:500])
-        await asyncio.to_thread(budgets.settle, self.gateway().engine, reservation, row,
-                                tz=self.gateway().settings.zone)
+        await self._settle(reservation, row)
 
-    def _take(self, meta: Any, slo: Any) -> tuple[float, budgets.Reservation, str, list[str], str] | None:
+    async def _settle(self, reservation: budgets.Reservation | None, row: ledger.LedgerRow) -> None:
+        """Settle and write the row, retrying a busy or briefly unreachable database; LiteLLM swallows what a
+        logging hook raises, so a final failure is logged with everything needed to book it by hand."""
+        gw = self.gateway()
+        for attempt, pause in enumerate(SETTLE_RETRIES):
+            try:
+                await asyncio.to_thread(budgets.settle, gw.engine, reservation, row, tz=gw.settings.zone)
+                return
+            except Exception as exc:
+                if attempt == len(SETTLE_RETRIES) - 1:
+                    log.error("could not write the ledger row for a proxy call (%s: %s); its hold is released by "
+                              "the stale sweep, the spend is lost unless booked by hand: %r",
+                              type(exc).__name__, exc, row)
+                    return
+                await asyncio.sleep(pause)
+
+    def _take(self, meta: Any, slo: Any) -> _Call | None:
         token = meta.get(CALL_KEY) if isinstance(meta, dict) else None
         if token is None and isinstance(slo, dict):
             token = (slo.get("metadata") or {}).get(CALL_KEY)

@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 
 from services import digest
 from services.runtime import Runtime
+from services.text_table import fixed_width
 
 from . import budgets, chart, ledger
 from .ledger import SpendRow, format_usd
@@ -144,14 +145,7 @@ def spend_table(s: Spend) -> str:
     t = s.total
     foot = ("total", f"{t.calls:,}", tokens(t.input_tokens + t.cache_creation_input_tokens
                                             + t.cache_read_input_tokens), tokens(t.output_tokens), _cost(t))
-    head = (s.by, "calls", "in", "out", "cost $")
-    w = [max(len(row[i]) for row in [head, *body, foot]) for i in range(5)]
-
-    def line(row: tuple[str, ...]) -> str:
-        return "  ".join([f"{row[0]:<{w[0]}}", *(f"{v:>{w[i]}}" for i, v in enumerate(row[1:], 1))])
-
-    rule = "-" * (sum(w) + 2 * 4)
-    return "\n".join([line(head), rule, *(line(r) for r in body), rule, line(foot)])
+    return fixed_width((s.by, "calls", "in", "out", "cost $"), body, foot)
 
 
 def spend_notes(s: Spend) -> list[str]:

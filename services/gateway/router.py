@@ -8,6 +8,7 @@ The config is one YAML file in the LiteLLM proxy's own format (`model_list`, `ro
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from dataclasses import dataclass, field
@@ -36,6 +37,8 @@ class GatewayConfig:
     model_list: list[dict[str, Any]]
     router_settings: dict[str, Any] = field(default_factory=dict)
     litellm_settings: dict[str, Any] = field(default_factory=dict)
+    _priced: dict[str, bool] = field(default_factory=dict, repr=False, compare=False)  # known_price's answers
+    _prices: dict[str, tuple[Decimal, Decimal] | None] = field(default_factory=dict, repr=False, compare=False)
 
     def aliases(self) -> list[str]:
         return list(dict.fromkeys(str(m["model_name"]) for m in self.model_list))
@@ -121,10 +124,56 @@ def is_local(model: str | None) -> bool:
     return bool(model) and str(model).startswith(LOCAL_PROVIDERS)
 
 
+def known_price(cfg: GatewayConfig, model: str | None) -> bool:
+    """Whether a cost LiteLLM reports for deployment model `model` means anything. LiteLLM says 0.0 both for a free
+    call and for one it could not price; only a local model, explicit prices in the config or an entry in LiteLLM's
+    price table make a 0 real."""
+    if not model:
+        return False
+    if model not in cfg._priced:
+        cfg._priced[model] = is_local(model) or any(
+            (dep["litellm_params"].get("input_cost_per_token",
+                                       (dep.get("model_info") or {}).get("input_cost_per_token")) is not None)
+            for dep in cfg.model_list if _deployment_model(dep) == model) or _in_price_table(model)
+    return cfg._priced[model]
+
+
+_BUNDLED: dict[str, Any] = {}
+
+
+def _table_prices(model: str) -> tuple[Any, Any] | None:
+    """(input, output) price per token in the table LiteLLM ships with, or None. Not `litellm.model_cost`: a Router
+    registers every deployment there, with zero prices for the ones it cannot price, so by then all look priced."""
+    litellm = litellm_module()
+    with _IMPORT_LOCK:
+        if not _BUNDLED:
+            path = Path(litellm.__file__).parent / "model_prices_and_context_window_backup.json"
+            _BUNDLED.update(json.loads(path.read_text(encoding="utf-8")))
+    try:
+        name, provider, _, _ = litellm.get_llm_provider(model)
+    except Exception:  # no provider LiteLLM knows: nothing can price it
+        return None
+    for key in (model, name, f"{provider}/{name}"):
+        entry = _BUNDLED.get(key)
+        if isinstance(entry, dict) and entry.get("input_cost_per_token") is not None \
+                and entry.get("output_cost_per_token") is not None:
+            return entry["input_cost_per_token"], entry["output_cost_per_token"]
+    return None
+
+
+def _in_price_table(model: str) -> bool:
+    return _table_prices(model) is not None
+
+
 def prices(cfg: GatewayConfig, alias: str) -> tuple[Decimal, Decimal] | None:
     """The highest (input, output) price per token over every deployment a call to `alias` may reach (fallbacks
     included): the worst case a budget reservation must cover. None when one of them has no price."""
-    litellm = litellm_module()
+    if alias not in cfg._prices:
+        cfg._prices[alias] = _chain_prices(cfg, alias)
+    return cfg._prices[alias]
+
+
+def _chain_prices(cfg: GatewayConfig, alias: str) -> tuple[Decimal, Decimal] | None:
     best_in, best_out = Decimal(0), Decimal(0)
     for name in cfg.chain(alias):
         for dep in cfg.deployments(name):
@@ -135,14 +184,11 @@ def prices(cfg: GatewayConfig, alias: str) -> tuple[Decimal, Decimal] | None:
             if (p_in is None or p_out is None) and is_local(_deployment_model(dep)):
                 p_in, p_out = p_in or 0, p_out or 0
             if p_in is None or p_out is None:
-                try:
-                    mi = litellm.get_model_info(_deployment_model(dep))
-                except Exception:
+                table = _table_prices(_deployment_model(dep))
+                if table is None:
                     return None
-                p_in = mi.get("input_cost_per_token") if p_in is None else p_in
-                p_out = mi.get("output_cost_per_token") if p_out is None else p_out
-            if p_in is None or p_out is None:
-                return None
+                p_in = table[0] if p_in is None else p_in
+                p_out = table[1] if p_out is None else p_out
             best_in, best_out = max(best_in, Decimal(str(p_in))), max(best_out, Decimal(str(p_out)))
     return best_in, best_out
 

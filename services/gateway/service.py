@@ -26,7 +26,7 @@ from sqlalchemy import Engine
 from services.settings import Settings
 
 from . import budgets, ledger
-from .router import GatewayConfig, build_router, load_config, prices, prompt_tokens
+from .router import GatewayConfig, build_router, known_price, load_config, prices, prompt_tokens
 
 DEFAULT_MAX_TOKENS = 4096  # a call without max_tokens gets this cap, so that its worst case is bounded
 
@@ -159,6 +159,8 @@ class Gateway:
             cost = (getattr(resp, "_hidden_params", None) or {}).get("response_cost")
             if cost is None:  # LiteLLM leaves it out for some providers (Ollama); its price table still knows them
                 cost = _completion_cost(resp)
+            elif not cost and not known_price(self.config, _used(resp)):
+                cost = None  # "0.0" for a model LiteLLM cannot price: unknown, so settle charges the worst case
             row = ledger.LedgerRow(ts=datetime.now(UTC), client=client, tags=tags, caller=caller, model_asked=model,
                                    model_used=_used(resp), input_tokens=i, output_tokens=o,
                                    cache_creation_input_tokens=cc, cache_read_input_tokens=cr,

@@ -24,6 +24,9 @@ class Sql:
     __slots__ = ("postgresql", "sqlite")
 
     def __init__(self, text: str) -> None:
+        # The rewrite below and the whitespace folding are only safe without string literals and percent signs.
+        if "'" in text or "%" in text:
+            raise ValueError(f"driver SQL must bind values as :parameters, not literals or %: {text!r}")
         self.sqlite = " ".join(text.split())
         self.postgresql = _PARAM.sub(r"%(\1)s", self.sqlite)
 

@@ -62,6 +62,8 @@ class TableRef:
         return self.__table__
 
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):  # copy/pickle probe dunders on an empty instance: no column has such a name
+            raise AttributeError(name)
         try:
             return self.__table__.c[name]
         except KeyError:
