@@ -23,18 +23,26 @@ def health(ctx: typer.Context,
     raise typer.Exit(wsl_audit.explain(config) if explain else wsl_audit.check(as_json, config))
 
 
+def _parent(ctx: typer.Context, name: str) -> object:
+    """`aistack health --json events` and `--config F watch`: the group's option, as wsl-audit takes it."""
+    return ctx.parent.params.get(name) if ctx.parent is not None else None
+
+
 @health_app.command("watch")
-def watch(interval: Annotated[float, typer.Option(min=1, help="Seconds between checks.")] = 30.0,
+def watch(ctx: typer.Context,
+          interval: Annotated[float, typer.Option(min=1, help="Seconds between checks.")] = 30.0,
           notify: Annotated[bool, typer.Option(help="Queue alerts for the admin chat.")] = True,
           config: Annotated[str | None, typer.Option(help="Thresholds file.")] = None) -> None:
     """Check every --interval seconds; alert once per condition (hysteresis, hourly repeat, resolved)."""
     from bot import wsl_audit
 
-    raise typer.Exit(wsl_audit.watch(interval, config, notify))
+    parent_config = _parent(ctx, "config")
+    raise typer.Exit(wsl_audit.watch(interval, config or (str(parent_config) if parent_config else None), notify))
 
 
 @health_app.command("events")
-def events(since: Annotated[str, typer.Option(help="90m, 24h, 7d, a date or an ISO time.")] = "24h",
+def events(ctx: typer.Context,
+           since: Annotated[str, typer.Option(help="90m, 24h, 7d, a UTC date or an ISO time.")] = "24h",
            level: Annotated[str | None, typer.Option(help="info, warn or crit: this level or worse.")] = None,
            check: Annotated[str | None, typer.Option(help="A check id or family (docker, memory.used).")] = None,
            as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
@@ -43,7 +51,7 @@ def events(since: Annotated[str, typer.Option(help="90m, 24h, 7d, a date or an I
 
     if level is not None and level not in ("info", "warn", "crit"):
         raise typer.BadParameter("use info, warn or crit", param_hint="--level")
-    raise typer.Exit(wsl_audit.events_cmd(since, level, check, as_json))
+    raise typer.Exit(wsl_audit.events_cmd(since, level, check, as_json or bool(_parent(ctx, "as_json"))))
 
 
 @health_app.command("report")

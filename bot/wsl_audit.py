@@ -7,6 +7,10 @@ finish within 300 ms, and typer + pydantic alone cost more than that to import.
     wsl-audit events [--since 24h] [--level crit] [--check ID] [--json]
     wsl-audit report [--since 24h] [--notify]  the last day's worst states and counts (for cron / a timer)
 
+--config works before or after `watch`, --json before or after `events`; an option the command does not use is an
+error, not silently ignored. --since takes 90m, 24h, 7d, a UTC date (midnight UTC) or an ISO time (UTC unless it
+has an offset); the bot's /events reads a date in the bot's time zone instead.
+
 Environment: WSL_AUDIT_CONFIG (thresholds file), WSL_AUDIT_HOME (events, samples, alert state), WSL_AUDIT_ROOT
 (read /proc, /mnt/c … under this root: a host mounted into a container, or a fake tree), DOCKER_HOST.
 """
@@ -16,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import signal
 import sys
@@ -138,8 +143,8 @@ def watch(interval: float, config: str | None, notify: bool,
     """Tick until SIGTERM/SIGINT; each tick logs what fired. Exit 0 when stopped."""
     from services.health import watch as watch_mod
 
-    if interval <= 0:
-        _fail(f"--interval {interval}: must be a positive number of seconds")
+    if not math.isfinite(interval) or interval <= 0:  # nan would busy-loop, inf overflow the scheduler
+        _fail(f"--interval {interval}: use a finite number of seconds above 0, e.g. 30")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
@@ -160,22 +165,42 @@ def watch(interval: float, config: str | None, notify: bool,
     return 0
 
 
+def _interval(text: str) -> float:
+    """--interval: a finite number of seconds above 0 (nan would busy-loop the watch, inf overflow its timer)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds; use e.g. 30") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: use a finite number of seconds above 0, e.g. 30")
+    return value
+
+
+CONFIG_HELP = "thresholds file (default WSL_AUDIT_CONFIG or ~/.config/wsl-audit/health.toml)"
+# The top-level options each command reads; any other given is refused rather than silently ignored.
+USES = {None: {"json", "explain", "config", "no_save"}, "watch": {"config"}, "events": {"json"}, "report": set()}
+
+
 def parser() -> argparse.ArgumentParser:
+    # A subcommand repeats a top-level option with default=SUPPRESS: given after the subcommand it counts, and
+    # when absent it leaves the top-level value alone (a plain default would overwrite it).
     p = _Parser(prog="wsl-audit", description="Host health for WSL and Docker machines: memory, swap, disk, "
                 "the .wslconfig cap, Docker restart storms, runaway processes.")
     p.add_argument("--json", action="store_true", help="print JSON instead of the table")
     p.add_argument("--explain", action="store_true", help="print the thresholds in force and exit")
-    p.add_argument("--config", help="thresholds file (default WSL_AUDIT_CONFIG or ~/.config/wsl-audit/health.toml)")
+    p.add_argument("--config", help=CONFIG_HELP)
     p.add_argument("--no-save", action="store_true", help="do not record samples for the next run's rates")
     sub = p.add_subparsers(dest="command")
     w = sub.add_parser("watch", help="check every --interval seconds and alert (once, with hysteresis)")
-    w.add_argument("--interval", type=float, default=30.0)
+    w.add_argument("--interval", type=_interval, default=30.0, help="seconds between checks (default 30)")
     w.add_argument("--no-notify", action="store_true", help="print alerts only; do not queue them for Telegram")
+    w.add_argument("--config", default=argparse.SUPPRESS, help=CONFIG_HELP)
     e = sub.add_parser("events", help="query the event log")
-    e.add_argument("--since", default="24h", help="90m, 24h, 7d, a UTC date or an ISO time (default 24h)")
+    e.add_argument("--since", default="24h", help="90m, 24h, 7d, a UTC date (from midnight UTC) or an ISO time "
+                   "(default 24h)")
     e.add_argument("--level", choices=["info", "warn", "crit"], help="this level or worse")
     e.add_argument("--check", dest="check_id", help="a check id or family, e.g. docker or memory.used")
-    e.add_argument("--json", action="store_true")
+    e.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")
     r = sub.add_parser("report", help="the worst states and counts of the last day (for a daily timer)")
     r.add_argument("--since", default="24h")
     r.add_argument("--notify", action="store_true", help="also queue it for the admin chat")
@@ -183,7 +208,13 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    p = parser()
+    args = p.parse_args(argv)
+    unused = [name for name in ("json", "explain", "config", "no_save")
+              if getattr(args, name) not in (None, False) and name not in USES[args.command]]
+    if unused:
+        flags = ", ".join("--" + name.replace("_", "-") for name in unused)
+        p.error(f"{flags} does not apply to `{args.command}`; drop it (see wsl-audit {args.command} --help)")
     if args.command == "watch":
         return watch(args.interval, args.config, notify=not args.no_notify)
     if args.command == "events":

@@ -18,20 +18,19 @@ from services.health.alerting import human_duration
 MAX_EVENTS = 30  # one screen; the terminal (`wsl-audit events`) lists them all
 MAX_LINE = 300  # a runaway summary must not push the other events out of the message
 ALERT_KINDS = ("fired", "repeat", "escalated", "resolved", "notify_failed")
-EVENTS_USAGE = "Usage: /events [since], e.g. /events 90m, /events 7d or /events 2026-11-20 (default: 24h)"
+EVENTS_USAGE = ("Usage: /events [since], e.g. /events 90m, /events 7d or /events 2026-11-20 (midnight in the bot's "
+                "time zone); default: 24h")
 
 
 async def health(update: Update, context: Context) -> None:
-    rt = runtime(context)
     try:
         limits = await asyncio.to_thread(thresholds.load)  # read each time: edits apply without a restart
     except thresholds.ThresholdsError as exc:
         await reply(update, context, f"⚠️ Cannot check host health: {esc(exc)}")
         return
-    # while the bot's watch job runs it owns the samples; /health only reads them, so rates compare to its last tick
-    save = rt.settings.health_watch_interval == 0
+    # one_shot saves to its own samples file, so /health never takes a delta the watch job is waiting for
     report = await asyncio.to_thread(runner.one_shot, root=wsl_audit.root(), thresholds=limits,
-                                     data_dir=paths.data_dir(), save=save)
+                                     data_dir=paths.data_dir())
     lines = render.compact(report, wsl_audit.host_name())
     await reply(update, context, "\n".join([bold(lines[0]), *(esc(line) for line in lines[1:])]))
 
@@ -85,14 +84,17 @@ async def events_cmd(update: Update, context: Context) -> None:
     if len(args) > 1:
         await reply(update, context, esc(f"One argument at most. {EVENTS_USAGE}"))
         return
+    rt = runtime(context)
+    tz = rt.settings.zone
     try:
-        since = events.parse_since(args[0] if args else "24h")
+        since = events.parse_since(args[0] if args else "24h", tz=tz)  # a date is midnight where the title says
+    except events.OutOfRange as exc:
+        await reply(update, context, esc(f"{exc}."))
+        return
     except ValueError:
         await reply(update, context, esc(f"{args[0]!r} is not a time. {EVENTS_USAGE}"))
         return
-    rt = runtime(context)
     result = await asyncio.to_thread(events.query, paths.events_dir(), since=since)
-    tz = rt.settings.zone
     title = f"🩺 Host health events since {datetime.fromtimestamp(since, tz):%Y-%m-%d %H:%M} {rt.settings.tz}"
     await reply(update, context, "\n".join([bold(title), *(esc(line) for line in events_text(result, since, tz))]))
 

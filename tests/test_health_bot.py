@@ -10,9 +10,10 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
@@ -85,7 +86,20 @@ async def test_health_on_a_healthy_host(bot_stack: BotHarness, host: FakeHost) -
     assert "• memory 50% used (8.0 of 16.0 GiB, 8.0 GiB available)" in rest
     assert "• Docker not found (no /var/run/docker.sock, DOCKER_HOST unset)" in rest
     assert rest[-1].startswith("0 critical, 0 warning, ")
-    assert paths.samples_file().exists()  # no watch job: /health keeps the samples for the next run's rates
+    assert paths.samples_file(watch=False).exists()  # /health keeps its own samples for the next one's rates
+    assert not paths.samples_file(watch=True).exists()  # the watch's file is the watch's alone
+
+
+async def test_health_while_the_watch_job_runs_leaves_the_watch_samples_alone(bot_stack: BotHarness,
+                                                                              host: FakeHost) -> None:
+    job = await watching(bot_stack, 3600)
+    await job.run(bot_stack.app)
+    watch_samples = paths.samples_file(watch=True).read_bytes()
+    host.vmstat(oom_kill=2)
+    await bot_stack.say("/health")
+    await bot_stack.say("/health")
+    assert paths.samples_file(watch=True).read_bytes() == watch_samples
+    assert paths.samples_file(watch=False).exists()  # rates for /health: from its own previous run
 
 
 async def test_health_on_a_critical_host_is_worst_first_with_the_hint(bot_stack: BotHarness, host: FakeHost) -> None:
@@ -141,7 +155,25 @@ async def test_events_with_a_bad_argument_gets_the_usage(bot_stack: BotHarness, 
                                                          problem: str) -> None:
     [msg] = await bot_stack.say(f"/events {args}")
     assert msg.text == f"{problem} Usage: /events [since], e.g. /events 90m, /events 7d or /events 2026-11-20 " \
-                       "(default: 24h)"
+                       "(midnight in the bot's time zone); default: 24h"
+
+
+async def test_events_too_far_back_says_so(bot_stack: BotHarness, host: FakeHost) -> None:
+    [msg] = await bot_stack.say("/events 99999999d")
+    assert msg.text == "since '99999999d' is too far back (before the year 1): use e.g. 30d or a date like 2026-11-20."
+
+
+async def test_events_reads_a_date_in_the_bots_time_zone_as_its_title_says(bot_stack: BotHarness,
+                                                                          host: FakeHost) -> None:
+    bot_stack.rt = bootstrap(bot_stack.rt.settings.model_copy(update={"tz": "Europe/Berlin"}))
+    await bot_stack.restart()
+    t = datetime(2026, 11, 20, 0, 30, tzinfo=ZoneInfo("Europe/Berlin")).timestamp()  # 2026-11-19 23:30 UTC
+    events.append(paths.events_dir(), [{"ts": events.iso(t), "kind": "fired", "host": "laptop", "check": "disk.used",
+                                        "subject": "/", "level": "warn", "summary": "/ 91% used"}], t)
+    [msg] = await bot_stack.say("/events 2026-11-20")
+    lines = msg.text.splitlines()
+    assert lines[0] == "🩺 Host health events since 2026-11-20 00:00 Europe/Berlin"
+    assert lines[1].endswith("11-20 00:30 fired disk.used /: / 91% used")  # shown in the zone it was asked in
 
 
 def test_events_text_keeps_the_newest_and_counts_the_older() -> None:

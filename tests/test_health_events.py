@@ -8,15 +8,18 @@ import logging
 import multiprocessing
 import os
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from services.health import events, paths, watch
+from services.health import events, host_checks, paths, runner, watch
 from services.health.alerting import Notice, load_state
 from services.health.model import Band, CheckContext, Finding, Report, Status
 from services.health.thresholds import Thresholds
+from tests.health_fixtures import FakeDisks, FakeHost, fake_host
 
 DAY = 86400.0
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC).timestamp()
@@ -140,6 +143,20 @@ def test_parse_since(text: str, expected: float) -> None:
 def test_parse_since_refuses_junk_and_says_what_works(text: str) -> None:
     with pytest.raises(ValueError, match=r"is not a time: use a duration like 90m, 24h or 7d"):
         events.parse_since(text, now=T0)
+
+
+@pytest.mark.parametrize("text", ["99999999d", "9" * 400 + "w", "0001-01-01T00:30+01:00"])
+def test_parse_since_too_far_back_says_so(text: str) -> None:
+    with pytest.raises(events.OutOfRange, match=r"is too far back \(before the year 1\): use e\.g\. 30d or a date"):
+        events.parse_since(text, now=T0)
+
+
+def test_parse_since_reads_a_date_or_a_naive_time_in_the_zone_given() -> None:
+    berlin = ZoneInfo("Europe/Berlin")  # UTC+1 in November
+    assert events.parse_since("2026-11-20", now=T0, tz=berlin) == T0 - 13 * 3600
+    assert events.parse_since("2026-11-20T14:00", tz=berlin) == T0 + 3600
+    assert events.parse_since("2026-11-20T14:00Z", tz=berlin) == T0 + 2 * 3600  # an explicit offset wins
+    assert events.parse_since("24h", now=T0, tz=berlin) == T0 - DAY
 
 
 # --- the watch tick -------------------------------------------------------------------------------------------
@@ -266,8 +283,100 @@ def test_loop_ticks_until_stopped_and_survives_a_failing_tick(tmp_path: Path, ca
     assert ran == 4
     assert nows == [T0, T0 + 60, T0 + 120, T0 + 180]
     assert "health tick failed" in caplog.text
-    with pytest.raises(ValueError, match="positive"):
-        watch.loop(interval=0, stop=stop)
+    for bad in (0, -1, float("nan"), float("inf")):  # nan would busy-loop, inf overflow Event.wait
+        with pytest.raises(ValueError, match="must be a finite positive number of seconds"):
+            watch.loop(interval=bad, stop=stop)
+
+
+# --- the watch over a fake host: the real checks, the default thresholds, a 30 s clock step ---------------------
+
+STEP = 30.0
+
+
+@pytest.fixture
+def host(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeHost:
+    """A healthy fake host (no Docker, / 40% used): only what a test changes can alert."""
+    h = fake_host(tmp_path)
+    monkeypatch.setattr(host_checks, "statfs", FakeDisks(h.root).set("/", dev=1, total_gib=100, free_gib=60))
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    return h
+
+
+def watch_host(host: FakeHost, data_dir: Path, ticks: int,
+               change: Callable[[int], object]) -> tuple[list[tuple[float, str, str]], list[str]]:
+    """Real watch ticks every STEP s with Thresholds(); change(i) edits the host before tick i.
+
+    Returns (seconds since the first tick, kind, key) of every notice, and the messages sent.
+    """
+    notices: list[tuple[float, str, str]] = []
+    sent: list[str] = []
+    for i in range(ticks):
+        change(i)
+        result = watch.tick(root=host.root, thresholds=Thresholds(), data_dir=data_dir, now=T0 + i * STEP,
+                            host="laptop", notify=sent.append)
+        assert result is not None
+        notices += [(i * STEP, n.kind, n.key) for n in result.notices]
+    return notices, sent
+
+
+def test_defaults_hold_a_one_run_signal_past_the_pending_time() -> None:
+    t = Thresholds()  # what the two tests below rely on
+    assert (t.alerting.pending_seconds, t.memory.oom_window_minutes, t.processes.growth_window_minutes) == (60, 15, 15)
+
+
+def test_watch_fires_once_for_an_oom_kill_and_resolves_after_the_window(host: FakeHost, tmp_path: Path) -> None:
+    notices, sent = watch_host(host, tmp_path / "data", 40, lambda i: host.vmstat(oom_kill=0 if i < 2 else 3))
+    # the kill is seen at 60 s; it must hold for pending_seconds (60) and clears oom_window_minutes (15) after it
+    assert notices == [(120.0, "fired", "memory.oom|"), (960.0, "resolved", "memory.oom|")]
+    assert len(sent) == 2
+    assert ("WARN memory.oom: the kernel killed 3 process(es) for lack of memory in the last 15 min, the latest "
+            "60 s ago (3 since boot) — for 1 min") in sent[0]
+    assert "resolved: memory.oom after 15 min" in sent[1]
+
+
+def test_watch_fires_once_for_a_process_growing_once_and_resolves_after_the_window(host: FakeHost,
+                                                                                  tmp_path: Path) -> None:
+    notices, sent = watch_host(host, tmp_path / "data", 40,
+                               lambda i: host.process(10, "node", 500 if i < 2 else 500 + 2048))
+    assert notices == [(120.0, "fired", "processes.growth|pid 10 (node)"),
+                       (960.0, "resolved", "processes.growth|pid 10 (node)")]
+    assert "WARN processes.growth pid 10 (node): pid 10 (node) grew 2.0 GiB in 30 s, 60 s ago" in sent[0]
+    assert "resolved: processes.growth pid 10 (node) after 15 min" in sent[1]
+
+
+def test_a_one_shot_between_two_ticks_leaves_the_oom_delta_to_the_watch(host: FakeHost, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    watch_host(host, data, 1, lambda i: None)
+    watch_samples = paths.samples_file(data, watch=True).read_bytes()
+
+    def manual(now: float) -> Finding:
+        report = runner.one_shot(root=host.root, thresholds=Thresholds(), data_dir=data, now=now)
+        [f] = [f for f in report.findings if f.check == "memory.oom"]
+        return f
+
+    manual(T0 + 5)
+    host.vmstat(oom_kill=3)
+    assert (manual(T0 + 10).status, manual(T0 + 15).value) == ("warn", 3)  # the one-shots see the kill …
+    assert paths.samples_file(data, watch=True).read_bytes() == watch_samples  # … in their own samples file
+    result = watch.tick(root=host.root, thresholds=Thresholds(), data_dir=data, now=T0 + STEP, host="laptop",
+                        notify=None)
+    assert result is not None
+    [f] = [f for f in result.report.findings if f.check == "memory.oom"]
+    assert (f.status, f.value) == ("warn", 3) and "since the last run" in f.summary  # … and so does the watch
+
+
+def test_a_one_shot_measures_rates_from_the_watchs_fresher_samples(host: FakeHost, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    host.vmstat(pswpin=0)
+    runner.one_shot(root=host.root, thresholds=Thresholds(), data_dir=data, now=T0 - DAY)  # a manual run long ago
+    watch_host(host, data, 1, lambda i: None)  # the watch's tick at T0 is newer
+    watch_samples = paths.samples_file(data, watch=True).read_bytes()
+    host.vmstat(pswpin=600 * 10)
+    report = runner.one_shot(root=host.root, thresholds=Thresholds(), data_dir=data, now=T0 + 10)
+    [f] = [f for f in report.findings if f.check == "swap.swapin"]
+    assert (f.status, f.value) == ("warn", 600.0)  # over the 10 s since the tick, not averaged over a day
+    assert paths.samples_file(data, watch=True).read_bytes() == watch_samples
+    assert json.loads(paths.samples_file(data, watch=False).read_bytes())["swap"]["t"] == T0 + 10
 
 
 def test_event_file_lines_are_plain_json(tmp_path: Path) -> None:

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
-import sys
-from dataclasses import replace
+import re
+import tomllib
+from dataclasses import fields, replace
 from pathlib import Path
 
 import pytest
 
-from services.health import host_checks, procfs, runner, wslconfig
+from services.health import docker_checks, host_checks, paths, procfs, runner, thresholds, wslconfig
 from services.health.model import Band, CheckContext, Finding, Report
-from services.health.thresholds import Disk, Thresholds
+from services.health.thresholds import Disk, Memory, Processes, Thresholds
 from tests.health_fixtures import FakeDisks, FakeHost, fake_host
 
 HOST_FAMILIES = runner.select(["memory", "swap", "disk", "wsl", "processes"])
@@ -61,20 +62,55 @@ def test_memory_pressure_thresholds(host: FakeHost, some: float, full: float, st
     assert (f.status, f.value) == (status, some)
 
 
-def test_oom_kills_since_boot_are_info_and_new_ones_warn(host: FakeHost) -> None:
+def test_oom_kills_since_boot_are_info_and_new_ones_warn_for_the_window(host: FakeHost) -> None:
     host.vmstat(oom_kill=2)
-    first = host.context()
+    first = host.context(now=0.0)
     assert one(host_checks.memory(first), "memory.oom").status == "info"
-    assert first.samples["memory"]["oom_kill"] == 2
+    assert first.samples["memory"]["oom_kill"] == 2 and first.samples["memory"]["last_kill_at"] is None
 
     host.vmstat(oom_kill=5)
-    second = host.context(prev=first.samples)
+    second = host.context(now=30.0, prev=first.samples)
     f = one(host_checks.memory(second), "memory.oom")
     assert (f.status, f.value) == ("warn", 3) and f.hint
+    assert f.summary == "the kernel killed 3 process(es) for lack of memory since the last run (5 since boot)"
+    assert second.samples["memory"]["last_kill_at"] == 30.0
 
-    third = host.context(prev=second.samples)
+    # no new kill, but within oom_window_minutes (15) of the last one: still warn, so the watch's pending time passes
+    third = host.context(now=630.0, prev=second.samples)
     f = one(host_checks.memory(third), "memory.oom")
-    assert (f.status, f.value) == ("info", 0) and "none since the last run" in f.summary
+    assert (f.status, f.value) == ("warn", 3)
+    assert f.summary == ("the kernel killed 3 process(es) for lack of memory in the last 15 min, the latest 10 min ago "
+                         "(5 since boot)")
+
+    host.vmstat(oom_kill=6)
+    fourth = host.context(now=730.0, prev=third.samples)
+    f = one(host_checks.memory(fourth), "memory.oom")
+    assert (f.status, f.value) == ("warn", 4) and "killed 1 process(es) for lack of memory since the last run, " \
+        "4 in the last 15 min (6 since boot)" in f.summary
+
+    fifth = host.context(now=930.0, prev=fourth.samples)  # the first kills left the window, the last did not
+    assert (one(host_checks.memory(fifth), "memory.oom").value, fifth.samples["memory"]["last_kill_at"]) == (1, 730.0)
+
+    sixth = host.context(now=730.0 + 900, prev=fifth.samples)
+    f = one(host_checks.memory(sixth), "memory.oom")
+    assert (f.status, f.value, f.summary) == ("info", 0, "6 OOM kill(s) since boot, none in the last 15 min")
+
+
+def test_oom_window_zero_warns_only_on_the_run_that_saw_the_kill(host: FakeHost) -> None:
+    t = replace(Thresholds(), memory=Memory(oom_window_minutes=0))
+    first = host.context(now=0.0, thresholds=t)
+    host_checks.memory(first)
+    host.vmstat(oom_kill=1)
+    second = host.context(now=30.0, prev=first.samples, thresholds=t)
+    assert one(host_checks.memory(second), "memory.oom").status == "warn"
+    third = host.context(now=60.0, prev=second.samples, thresholds=t)
+    assert one(host_checks.memory(third), "memory.oom").status == "info"
+
+
+def test_malformed_oom_samples_are_a_first_window(host: FakeHost) -> None:
+    host.vmstat(oom_kill=1)
+    prev = {"memory": {"oom_kill": 1, "boot_id": "boot-1", "recent_kills": [[1.0], "x", [True, 2], [None, 1]]}}
+    assert one(host_checks.memory(host.context(prev=prev)), "memory.oom").status == "info"
 
 
 def test_oom_kills_after_a_reboot_all_count_as_new(host: FakeHost) -> None:
@@ -167,7 +203,7 @@ def test_disk_fill_hours_from_two_samples(host: FakeHost, disks: FakeDisks) -> N
     disks.set("/", dev=1, total_gib=250, free_gib=18)  # 2 GiB in one hour: 18 GiB left is 9 h
     f = one(host_checks.disk(host.context(now=3600.0, prev=first.samples)), "disk.fill", "/")
     assert (f.status, f.value, f.unit) == ("warn", 9.0, "h")
-    assert f.band == Band(24.0, 6.0, False, 2.0)
+    assert f.band == Band(24.0, 6.0, False, 6.0)  # disk.fill_clear_margin_hours, not the % margin
     assert f.summary == "/ full in 9.0 h at 2.0 GiB/h"
 
     disks.set("/", dev=1, total_gib=250, free_gib=10)  # 10 GiB in one hour: 1 h
@@ -356,6 +392,45 @@ def test_process_growth_between_runs(host: FakeHost) -> None:
     assert {f.subject for f in findings if f.check == "processes.growth"} == {"pid 10 (node)", "pid 11 (java)"}
 
 
+def test_process_growth_holds_for_the_window_after_its_last_big_step(host: FakeHost) -> None:
+    host.process(10, "node", 500).process(11, "java", 500)
+    first = host.context(now=0.0)
+    host_checks.processes(first)
+    host.process(10, "node", 2548).process(11, "java", 1600)  # +2 GiB: warn; +1100 MiB: warn
+    second = host.context(now=30.0, prev=first.samples)
+    assert one(host_checks.processes(second), "processes.growth", "pid 10 (node)").status == "warn"
+    assert second.samples["processes"]["growth"]["10:1000"] == {"at": 30.0, "mib": 2048.0, "seconds": 30.0}
+
+    host.kill(11)  # a process that exits takes its alert with it
+    third = host.context(now=630.0, prev=second.samples)  # no growth since, within growth_window_minutes (15)
+    findings = host_checks.processes(third)
+    f = one(findings, "processes.growth", "pid 10 (node)")
+    assert (f.status, f.value) == ("warn", 2048.0)
+    assert f.summary == "pid 10 (node) grew 2.0 GiB in 30 s, 10 min ago (now 2.5 GiB)"
+    assert [x.subject for x in findings if x.check == "processes.growth"] == ["pid 10 (node)"]
+
+    host.process(10, "node", 7000)  # grows again, more: the newer, bigger step counts and the window restarts
+    fourth = host.context(now=700.0, prev=third.samples)
+    f = one(host_checks.processes(fourth), "processes.growth", "pid 10 (node)")
+    assert (f.status, f.value) == ("crit", 4452.0)
+
+    gone = host.context(now=700.0 + 900, prev=fourth.samples)
+    assert one(host_checks.processes(gone), "processes.growth").status == "ok"
+    assert gone.samples["processes"]["growth"] == {}
+
+
+def test_raised_growth_thresholds_drop_a_held_growth(host: FakeHost) -> None:
+    host.process(10, "node", 500)
+    first = host.context(now=0.0)
+    host_checks.processes(first)
+    host.process(10, "node", 2548)
+    second = host.context(now=30.0, prev=first.samples)
+    host_checks.processes(second)
+    t = replace(Thresholds(), processes=Processes(growth_warn_mib=3000.0))
+    assert one(host_checks.processes(host.context(now=60.0, prev=second.samples, thresholds=t)),
+               "processes.growth").status == "ok"
+
+
 def test_no_growth_is_one_ok_finding(host: FakeHost) -> None:
     host.process(10, "node", 500)
     first = host.context(now=0.0)
@@ -391,10 +466,20 @@ def test_missing_meminfo_is_an_error_finding(host: FakeHost) -> None:
     assert one(report.findings, "processes.top")
 
 
-def test_docker_family_is_skipped_while_its_module_is_missing(host: FakeHost, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "services.health.docker_checks", None)  # import fails as for a missing file
-    assert runner.docker(host.context()) == []
-    assert runner.FAMILIES[0][0] == "docker"
+def test_docker_runs_first_and_a_failure_in_it_is_one_docker_error_finding(host: FakeHost,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    assert runner.FAMILIES[0] == ("docker", runner.docker)
+    plain = runner.run_checks(host.context(), families=runner.select(["docker"]))
+    assert one(plain.findings, "docker.engine").summary.startswith("Docker not found")  # the real docker_checks ran
+
+    def broken(ctx: CheckContext) -> list[Finding]:
+        raise RuntimeError("the engine answered nonsense")
+
+    monkeypatch.setattr(docker_checks, "check", broken)
+    report = runner.run_checks(host.context(), families=runner.select(["docker", "memory"]))
+    error = one(report.findings, "docker.error")
+    assert (error.status, error.summary) == ("info", "check failed: RuntimeError: the engine answered nonsense")
+    assert one(report.findings, "memory.used").status == "ok"
 
 
 def test_docker_data_root_reaches_the_disk_check(host: FakeHost, disks: FakeDisks) -> None:
@@ -423,7 +508,7 @@ def test_one_shot_saves_samples_and_the_second_run_sees_them(host: FakeHost, tmp
 
     first = run(0.0)
     assert "needs two runs" in one(first.findings, "swap.swapin").summary
-    saved = json.loads((data / "samples.json").read_text())
+    saved = json.loads(paths.samples_file(data, watch=False).read_text())
     assert set(saved) == {"memory", "swap", "disk", "processes"}
 
     host.vmstat(pswpin=60_000)
@@ -432,7 +517,7 @@ def test_one_shot_saves_samples_and_the_second_run_sees_them(host: FakeHost, tmp
     assert one(second.findings, "swap.swapin").value == pytest.approx(16.7)
     assert one(second.findings, "disk.fill", "/").value == 9.0
     assert one(second.findings, "processes.growth").status == "ok"
-    assert [p.name for p in data.iterdir()] == ["samples.json"]  # no temp file left behind
+    assert [p.name for p in data.iterdir()] == ["samples-oneshot.json"]  # no temp file, and not the watch's file
 
 
 def test_one_shot_keeps_samples_of_families_that_did_not_run(host: FakeHost, tmp_path: Path) -> None:
@@ -441,14 +526,14 @@ def test_one_shot_keeps_samples_of_families_that_did_not_run(host: FakeHost, tmp
                     families=runner.select(["swap", "memory"]))
     runner.one_shot(root=host.root, thresholds=Thresholds(), data_dir=data, now=10.0,
                     families=runner.select(["memory"]))
-    assert json.loads((data / "samples.json").read_text())["swap"]["t"] == 0.0
+    assert json.loads(paths.samples_file(data, watch=False).read_text())["swap"]["t"] == 0.0
 
 
 def test_corrupt_samples_file_is_a_first_run(host: FakeHost, tmp_path: Path) -> None:
     data = tmp_path / "data"
     data.mkdir()
     for junk in (b"{not json", b"\xff\xfe\x00", b"[1, 2]", b'{"swap": [1], "processes": {"pids": 3, "t": "x"}}'):
-        (data / "samples.json").write_bytes(junk)
+        paths.samples_file(data, watch=False).write_bytes(junk)
         report = runner.one_shot(root=host.root, thresholds=Thresholds(), data_dir=data, now=5.0,
                                  families=runner.select(["swap", "processes"]))
         assert "needs two runs" in one(report.findings, "swap.swapin").summary
@@ -480,3 +565,85 @@ def test_every_finding_not_ok_has_a_hint(host: FakeHost, disks: FakeDisks) -> No
     assert {f.status for f in report.findings} >= {"info", "crit"}
     assert all(f.hint for f in report.findings if f.status != "ok"), report.findings
     assert all(not f.hint for f in report.findings if f.status == "ok")
+
+
+# --- thresholds
+
+
+@pytest.fixture
+def user_toml(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Where a test writes the user's thresholds file; the developer's own file and WSL_AUDIT_CONFIG stay out."""
+    monkeypatch.delenv("WSL_AUDIT_CONFIG", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    return tmp_path / "health.toml"
+
+
+def load_text(path: Path, text: str) -> Thresholds:
+    path.write_text(text)
+    return thresholds.load(path)
+
+
+def test_policies_file_holds_exactly_the_dataclass_defaults() -> None:
+    """policies/health.toml and the dataclasses are two copies of the defaults: same sections, keys, types, values."""
+    with thresholds.DEFAULTS_FILE.open("rb") as fh:
+        data = tomllib.load(fh)
+    assert data.pop("version") == 1
+    defaults = Thresholds()
+    sections = [f.name for f in fields(Thresholds) if f.name != "sources"]
+    assert sorted(data) == sorted(sections)
+    for name in sections:
+        section = getattr(defaults, name)
+        assert sorted(data[name]) == sorted(f.name for f in fields(section)), name
+        for key, got in data[name].items():
+            want = getattr(section, key)
+            got = tuple(got) if isinstance(got, list) else got
+            assert (type(got), got) == (type(want), want), f"{name}.{key}: policies/health.toml has {got!r}"
+
+
+def test_load_without_a_user_file_is_the_defaults(user_toml: Path) -> None:
+    t = thresholds.load()
+    assert replace(t, sources=()) == Thresholds() and t.sources == (str(thresholds.DEFAULTS_FILE),)
+
+
+def test_a_user_file_overriding_one_key_keeps_the_other_defaults(user_toml: Path) -> None:
+    t = load_text(user_toml, "version = 1\n[memory]\nused_warn = 85\n")
+    assert t.memory == replace(Memory(), used_warn=85.0) and isinstance(t.memory.used_warn, float)
+    assert replace(t, memory=Memory(), sources=()) == Thresholds()
+    assert t.sources == (str(thresholds.DEFAULTS_FILE), str(user_toml))
+    assert "used_warn = 85.0" in thresholds.explain(t)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("[swap]\nused_warn = 99\n", "swap.used_warn (99.0) must not be above swap.used_crit (98.0)"),
+    ("[processes]\ngrowth_warn_mib = 5000\n",
+     "processes.growth_warn_mib (5000.0) must not be above processes.growth_crit_mib (4096.0)"),
+    ("[disk]\nhours_to_full_crit = 48\n", "disk.hours_to_full_crit (48.0) must not be above disk.hours_to_full_warn"),
+    ("[memory]\nused_warn = -1\n", "memory.used_warn = -1: must not be negative"),
+    ("[memory]\noom_window_minutes = -5.0\n", "memory.oom_window_minutes = -5.0: must not be negative"),
+    ("[swap]\nswapin_warn = nan\n", "swap.swapin_warn = nan: use a number"),
+    ("[docker]\nstorm_warn = 3.5\n", "docker.storm_warn = 3.5: expected int like 3"),
+    ('[memory]\nused_warn = "80"\n', "memory.used_warn = '80': expected float like 80.0"),
+    ("[memory]\nused_warn = true\n", "memory.used_warn = True: expected float like 80.0"),
+    ('[disk]\npaths = "/"\n', "disk.paths = '/': expected tuple like"),
+    ("[memroy]\nused_warn = 85\n", "unknown section [memroy]; known: alerting, disk, docker, memory, processes, "),
+    ("[memory]\nused_wran = 85\n", "unknown key memory.used_wran; known: available_crit, clear_margin, "),
+    ("memory = 85\n", "memory must be a [memory] table"),
+    ("version = 2\n", "version 2 is not supported (this wsl-audit reads 1)"),
+    ('[alerting]\nnotify_level = "info"\n', "alerting.notify_level = 'info': use warn or crit"),
+    ("[memory\n", "not valid TOML"),
+])
+def test_a_bad_user_file_names_the_file_and_the_key(user_toml: Path, text: str, message: str) -> None:
+    with pytest.raises(thresholds.ThresholdsError, match=f"^{re.escape(str(user_toml))}: .*{re.escape(message)}"):
+        load_text(user_toml, text)
+
+
+def test_an_explicit_missing_file_is_an_error_the_default_location_is_not(user_toml: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    missing = user_toml.parent / "nope.toml"
+    with pytest.raises(thresholds.ThresholdsError, match=f"^{re.escape(str(missing))}: no such thresholds file"):
+        thresholds.load(missing)
+    monkeypatch.setenv("WSL_AUDIT_CONFIG", str(missing))
+    with pytest.raises(thresholds.ThresholdsError, match="create it or unset WSL_AUDIT_CONFIG"):
+        thresholds.load()
+    monkeypatch.delenv("WSL_AUDIT_CONFIG")
+    assert not thresholds.user_file().exists() and thresholds.load().memory == Memory()

@@ -115,6 +115,40 @@ def test_events_rejects_a_junk_since(tmp_path: Path, host: FakeHost) -> None:
     assert out.returncode == 3 and "use a duration like 90m" in out.stderr
 
 
+def test_events_too_far_back_says_so(tmp_path: Path, host: FakeHost) -> None:
+    out = run(["events", "--since", "99999999d"], env(tmp_path, host))
+    assert out.returncode == 3 and out.stdout == ""
+    assert out.stderr == ("wsl-audit: since '99999999d' is too far back (before the year 1): use e.g. 30d or a date "
+                          "like 2026-11-20\n")
+
+
+@pytest.mark.parametrize("interval", ["nan", "inf", "-inf", "0", "-5", "soon"])
+def test_watch_interval_must_be_a_finite_positive_number(tmp_path: Path, host: FakeHost, interval: str) -> None:
+    out = run(["watch", f"--interval={interval}", "--no-notify"], env(tmp_path, host))  # nan used to busy-loop
+    assert out.returncode == 3 and "argument --interval: " in out.stderr and "e.g. 30" in out.stderr
+    assert not (tmp_path / "state").exists()  # refused before the watch started
+
+
+def test_json_and_config_work_before_or_after_their_subcommand(tmp_path: Path, host: FakeHost) -> None:
+    e = env(tmp_path, host)
+    for args in (["--json", "events"], ["events", "--json"]):
+        assert json.loads(run(args, e).stdout) == {"records": [], "skipped_lines": 0}, args
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[memory]\nused_warm = 70\n")
+    for args in (["watch", "--config", str(bad)], ["--config", str(bad), "watch"]):
+        out = run([*args, "--no-notify"], e)
+        assert out.returncode == 3 and "unknown key memory.used_warm" in out.stderr, args  # read, not rejected
+
+
+@pytest.mark.parametrize(("args", "flag"), [(["--json", "watch"], "--json"), (["--explain", "report"], "--explain"),
+                                            (["--no-save", "events"], "--no-save"),
+                                            (["--config", "x.toml", "report"], "--config")])
+def test_a_top_level_option_the_subcommand_ignores_is_refused(tmp_path: Path, host: FakeHost, args: list[str],
+                                                              flag: str) -> None:
+    out = run(args, env(tmp_path, host))
+    assert out.returncode == 3 and f"{flag} does not apply to `{args[-1]}`; drop it" in out.stderr
+
+
 def test_aistack_health_is_the_same_tool(tmp_path: Path, host: FakeHost) -> None:
     host.meminfo(total_gib=16, available_gib=0.5)
     e = env(tmp_path, host)
@@ -123,6 +157,11 @@ def test_aistack_health_is_the_same_tool(tmp_path: Path, host: FakeHost) -> None
     assert json.loads(out.stdout)["findings"][0]["check"] == "memory.used"
     assert run(["health", "--explain"], e, exe="aistack").stdout.startswith("# thresholds in force")
     assert run(["health", "events", "--since", "1h"], e, exe="aistack").returncode == 0
+    assert json.loads(run(["health", "--json", "events"], e, exe="aistack").stdout)["records"] == []
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[memory]\nused_warm = 70\n")
+    out = run(["health", "--config", str(bad), "watch", "--no-notify"], e, exe="aistack")
+    assert out.returncode == 3 and "unknown key memory.used_warm" in out.stderr
 
 
 def test_the_one_shot_does_not_import_the_heavy_stack(tmp_path: Path, host: FakeHost) -> None:
@@ -172,3 +211,9 @@ def test_the_systemd_units_and_cron_lines_run_real_wsl_audit_commands() -> None:
         args = parser().parse_args(_wsl_audit_args(command))  # exits (code 3) on anything wsl-audit rejects
         seen.add(args.command)
     assert seen == {"watch", "report"}
+    for unit in ("wsl-audit-watch.service", "wsl-audit-report.service"):  # the outbox reads the checkout's .env
+        assert units[unit]["Service"]["WorkingDirectory"] == "%h/rtgf-ai-stack"
+    for line in cron:
+        assert " cd $HOME/rtgf-ai-stack && " in line
+        if ">>$HOME/.local/share/wsl-audit/" in line:  # the shell opens the log before wsl-audit runs
+            assert "mkdir -p $HOME/.local/share/wsl-audit && " in line

@@ -18,7 +18,7 @@ import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,10 @@ from services.health.model import RANK, Finding
 _FILE = re.compile(r"^(\d{4}-\d{2}-\d{2})\.jsonl$")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+class OutOfRange(ValueError):
+    """A since before the year 1 (or past 9999): no day file can be named for it."""
 
 
 @dataclass(frozen=True)
@@ -41,10 +45,10 @@ def iso(t: float) -> str:
     return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def parse_ts(text: str) -> float:
-    """An ISO 8601 time as epoch seconds; a time without an offset is taken as UTC."""
+def parse_ts(text: str, tz: tzinfo = UTC) -> float:
+    """An ISO 8601 time as epoch seconds; a time without an offset is taken in `tz` (UTC unless told)."""
     dt = datetime.fromisoformat(text)
-    return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp()
+    return (dt if dt.tzinfo else dt.replace(tzinfo=tz)).timestamp()
 
 
 def observation(finding: Finding, now: float, host: str) -> dict[str, Any]:
@@ -144,13 +148,21 @@ def _matches(rec: dict[str, Any], level: str | None, check: str | None) -> bool:
     return True
 
 
-def parse_since(text: str, now: float | None = None) -> float:
-    """"90m", "24h", "7d" (ago from `now`), "2026-11-20" (midnight UTC) or an ISO time → epoch seconds."""
+def parse_since(text: str, now: float | None = None, tz: tzinfo = UTC) -> float:
+    """"90m", "24h", "7d" (ago from `now`), "2026-11-20" (midnight in `tz`, UTC unless told) or an ISO time (without
+    an offset: in `tz`) → epoch seconds. The CLI keeps UTC; the bot passes its own time zone."""
     m = _DURATION.match(text)
     if m:
-        return (time.time() if now is None else now) - float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
+        since = (time.time() if now is None else now) - float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
+    else:
+        try:
+            since = parse_ts(text.strip(), tz)
+        except ValueError:
+            raise ValueError(f"since {text!r} is not a time: use a duration like 90m, 24h or 7d (units s m h d w), "
+                             f"a date like 2026-11-20, or an ISO time like 2026-11-20T14:00Z") from None
     try:
-        return parse_ts(text.strip())
-    except ValueError:
-        raise ValueError(f"since {text!r} is not a time: use a duration like 90m, 24h or 7d (units s m h d w), "
-                         f"a UTC date like 2026-11-20, or an ISO time like 2026-11-20T14:00Z") from None
+        datetime.fromtimestamp(since, UTC)  # query() turns it into a day; before year 1 that fails obscurely
+    except (OverflowError, OSError, ValueError):
+        where = "too far back (before the year 1)" if since < 0 else "too far ahead (after the year 9999)"
+        raise OutOfRange(f"since {text!r} is {where}: use e.g. 30d or a date like 2026-11-20") from None
+    return since

@@ -70,12 +70,13 @@ def _memory_pressure(ctx: CheckContext) -> Finding:
 
 
 def _memory_oom(ctx: CheckContext) -> Finding:
+    """Warn while a kill is within oom_window_minutes: a one-run warn would never outlast alerting's pending time."""
     kills = procfs.vmstat(procfs.read(ctx.path("/proc/vmstat"))).get("oom_kill")
     if kills is None:
         return Finding("memory.oom", "", "info", None, "count", "OOM kill count not available (kernel before 4.13)",
                        "look for kills with `dmesg | grep -i oom`")
+    window = ctx.thresholds.memory.oom_window_minutes
     boot = _boot_id(ctx)
-    ctx.samples["memory"] = {"oom_kill": kills, "boot_id": boot}
     before = _prev(ctx, "memory")
     last = _num(before, "oom_kill")
     if last is None:
@@ -84,17 +85,38 @@ def _memory_oom(ctx: CheckContext) -> Finding:
         new = kills  # rebooted since: every kill counted now came after the previous run
     else:
         new = kills - int(last)
+    recent = [*_within(before.get("recent_kills"), ctx.now, window * 60), *([[ctx.now, new]] if new else [])]
+    last_kill_at = recent[-1][0] if recent else None
+    ctx.samples["memory"] = {"oom_kill": kills, "boot_id": boot, "last_kill_at": last_kill_at,
+                             "recent_kills": recent}
+    in_window = int(sum(n for _, n in recent))
     band = Band(1, None)
-    if new:
-        return Finding("memory.oom", "", "warn", new, "count",
-                       f"the kernel killed {new} process(es) for lack of memory since the last run "
-                       f"({kills} since boot)",
+    if last_kill_at is not None:
+        if new:
+            earlier = f", {in_window} in the last {window:g} min" if in_window > new else ""
+            summary = f"the kernel killed {new} process(es) for lack of memory since the last run{earlier}"
+        else:
+            summary = (f"the kernel killed {in_window} process(es) for lack of memory in the last {window:g} min, "
+                       f"the latest {_ago(ctx.now - last_kill_at)} ago")
+        return Finding("memory.oom", "", "warn", in_window, "count", f"{summary} ({kills} since boot)",
                        "see what died with `dmesg | grep -i -A5 oom`; free memory or raise the WSL cap", band)
     if kills:
-        since = ", none since the last run" if last is not None else ""
+        since = f", none in the last {window:g} min" if last is not None else ""
         return Finding("memory.oom", "", "info", 0, "count", f"{kills} OOM kill(s) since boot{since}",
                        "see what was killed with `dmesg | grep -i oom`", band)
     return Finding("memory.oom", "", "ok", 0, "count", "no OOM kills since boot", "", band)
+
+
+def _within(entries: Any, now: float, window: float) -> list[list[float]]:
+    """The [time, count] entries of a samples list from the last `window` seconds; malformed entries are dropped."""
+    if not isinstance(entries, list):
+        return []
+    out: list[list[float]] = []
+    for e in entries:
+        at, n = (_float(e[0]), _float(e[1])) if isinstance(e, list) and len(e) == 2 else (None, None)
+        if at is not None and n is not None and 0 <= now - at < window:
+            out.append([at, n])
+    return out
 
 
 # --- swap
@@ -220,7 +242,7 @@ def _disk_fill(ctx: CheckContext, path: str, used: int, free: int, total: int,
                        f"{path} fill rate: measuring ({dt:.0f} s of the {t.min_fill_interval_seconds:.0f} s needed)",
                        "run again later"), b
     rate = (used - b_used) / dt
-    band = Band(t.hours_to_full_warn, t.hours_to_full_crit, False, t.clear_margin)
+    band = Band(t.hours_to_full_warn, t.hours_to_full_crit, False, t.fill_clear_margin_hours)  # hours, not points
     if rate <= 0:
         return Finding("disk.fill", path, "ok", None, "h", f"{path} not filling", "", band), sample
     hours = free / rate / 3600
@@ -342,8 +364,9 @@ class Proc(NamedTuple):
 def processes(ctx: CheckContext) -> list[Finding]:
     procs = _scan(ctx.path("/proc"))
     boot = _boot_id(ctx)
-    findings = [_top(procs, ctx.thresholds.processes.top), *_growth(ctx, procs, boot)]
-    ctx.samples["processes"] = {"t": ctx.now, "boot_id": boot,
+    spikes: dict[str, Any] = {}
+    findings = [_top(procs, ctx.thresholds.processes.top), *_growth(ctx, procs, boot, spikes)]
+    ctx.samples["processes"] = {"t": ctx.now, "boot_id": boot, "growth": spikes,
                                 "pids": {f"{p.pid}:{p.start}": [p.rss_kib, p.comm] for p in procs}}
     return findings
 
@@ -375,34 +398,62 @@ def _top(procs: list[Proc], n: int) -> Finding:
                    f"top {len(top)} by memory: {listing}")
 
 
-def _growth(ctx: CheckContext, procs: list[Proc], boot: str | None) -> list[Finding]:
+def _growth(ctx: CheckContext, procs: list[Proc], boot: str | None, spikes: dict[str, Any]) -> list[Finding]:
+    """Growth since the previous run per pid, held for growth_window_minutes after its last big step.
+
+    A leak shows as one step between two runs; held, it outlasts alerting's pending time instead of being a blip.
+    `spikes` receives {pid:start: {at, mib, seconds}} (the last over-threshold growth) for the next run.
+    """
     t = ctx.thresholds.processes
     before = _prev(ctx, "processes")
     pids, t0 = before.get("pids"), _num(before, "t")
     if not isinstance(pids, dict) or t0 is None or not _same_boot(before, boot):
         return [Finding("processes.growth", "", "info", None, "MiB", "process growth needs two runs",
                         "run again: growth compares with the previous run")]
+    held = before.get("growth")
+    held = held if isinstance(held, dict) else {}
     out: list[Finding] = []
     for p in procs:
-        old = pids.get(f"{p.pid}:{p.start}")  # start time too: a reused pid is another process
+        key = f"{p.pid}:{p.start}"  # start time too: a reused pid is another process
+        spike = _spike(held.get(key), ctx.now, t.growth_window_minutes * 60)
+        old = pids.get(key)
         old_kib = _float(old[0]) if isinstance(old, list) and old else None
-        if old_kib is None:
-            continue
-        grew = (p.rss_kib - old_kib) / 1024
-        status = _level(grew, t.growth_warn_mib, t.growth_crit_mib)
-        if status == "ok":
-            continue
-        subject = f"pid {p.pid} ({p.comm})"
-        out.append(Finding("processes.growth", subject, status, round(grew, 1), "MiB",
-                           f"{subject} grew {_size(grew * MIB)} in {_ago(ctx.now - t0)} "
-                           f"(now {_size(p.rss_kib * 1024)})",
-                           f"a leak or a growing cache: watch it with `ps -o pid,rss,etime,cmd -p {p.pid}`; "
-                           "restart it or cap it (container mem_limit, node --max-old-space-size)",
-                           Band(t.growth_warn_mib, t.growth_crit_mib)))
+        if old_kib is not None:
+            grew = (p.rss_kib - old_kib) / 1024
+            if _level(grew, t.growth_warn_mib, t.growth_crit_mib) != "ok":
+                spike = {"at": ctx.now, "mib": round(grew, 1), "seconds": ctx.now - t0}
+        if spike is None or _level(spike["mib"], t.growth_warn_mib, t.growth_crit_mib) == "ok":
+            continue  # ok: held from before the thresholds were raised
+        spikes[key] = spike
+        out.append(_growth_finding(ctx, p, spike))
     if not out:
         out.append(Finding("processes.growth", "", "ok", None, "MiB",
-                           f"no process grew by {t.growth_warn_mib:.0f} MiB or more since the last run"))
+                           f"no process grew by {t.growth_warn_mib:.0f} MiB or more between two runs "
+                           f"in the last {t.growth_window_minutes:g} min"))
     return out
+
+
+def _spike(entry: Any, now: float, window: float) -> dict[str, float] | None:
+    """A pid's last over-threshold growth from the samples, if it is recent enough to hold the alert."""
+    if not isinstance(entry, dict):
+        return None
+    at, mib, seconds = _num(entry, "at"), _num(entry, "mib"), _num(entry, "seconds")
+    if at is None or mib is None or seconds is None or not 0 <= now - at < window:
+        return None
+    return {"at": at, "mib": mib, "seconds": seconds}
+
+
+def _growth_finding(ctx: CheckContext, p: Proc, spike: dict[str, float]) -> Finding:
+    t = ctx.thresholds.processes
+    subject = f"pid {p.pid} ({p.comm})"
+    when = "" if spike["at"] == ctx.now else f", {_ago(ctx.now - spike['at'])} ago"
+    return Finding("processes.growth", subject, _level(spike["mib"], t.growth_warn_mib, t.growth_crit_mib),
+                   spike["mib"], "MiB",
+                   f"{subject} grew {_size(spike['mib'] * MIB)} in {_ago(spike['seconds'])}{when} "
+                   f"(now {_size(p.rss_kib * 1024)})",
+                   f"a leak or a growing cache: watch it with `ps -o pid,rss,etime,cmd -p {p.pid}`; "
+                   "restart it or cap it (container mem_limit, node --max-old-space-size)",
+                   Band(t.growth_warn_mib, t.growth_crit_mib))
 
 
 # --- shared helpers

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import time
@@ -10,7 +9,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from services.health import host_checks, paths
+from services.health import docker_checks, host_checks, paths
 from services.health import thresholds as thresholds_mod
 from services.health.model import CheckContext, Finding, Report
 from services.health.thresholds import Thresholds
@@ -19,15 +18,8 @@ Family = Callable[[CheckContext], list[Finding]]
 
 
 def docker(ctx: CheckContext) -> list[Finding]:
-    """Docker's checks, imported only when run; skipped while services/health/docker_checks.py does not exist."""
-    try:
-        docker_checks = importlib.import_module("services.health.docker_checks")
-    except ModuleNotFoundError as exc:
-        if exc.name != "services.health.docker_checks":
-            raise  # the module exists but something it imports is missing: a real failure
-        return []
-    findings: list[Finding] = docker_checks.check(ctx)
-    return findings
+    """Docker's checks, looked up at call time (tests replace docker_checks.check); the SDK loads only there."""
+    return docker_checks.check(ctx)
 
 
 # docker first: it leaves the daemon's data root in ctx.samples for the disk check
@@ -85,12 +77,26 @@ def save_samples(path: Path, samples: dict[str, Any]) -> None:
         raise
 
 
+def _fresher(own: Path, other: Path) -> Path:
+    """The more recently written of two samples files (`own` on a tie or when `other` is missing)."""
+    try:
+        return other if other.stat().st_mtime_ns > own.stat().st_mtime_ns else own
+    except FileNotFoundError:
+        return own if own.exists() else other
+    except OSError:
+        return own
+
+
 def one_shot(*, root: Path = Path("/"), thresholds: Thresholds | None = None, data_dir: Path | None = None,
              now: float | None = None, docker_host: str | None = None, save: bool = True,
              families: Sequence[tuple[str, Family]] | None = None) -> Report:
-    """Load thresholds and the previous samples, run the checks, save this run's samples, hand back the report."""
-    samples_path = paths.samples_file(data_dir)
-    prev = load_samples(samples_path)
+    """Load thresholds and the freshest samples, run the checks, save this run's samples, hand back the report.
+
+    One-shots read the watch's samples when they are newer (rates over the last tick, not since a manual run days
+    ago) but save only to their own file: the watch's is written only by the watch, under its lock.
+    """
+    samples_path = paths.samples_file(data_dir, watch=False)
+    prev = load_samples(_fresher(samples_path, paths.samples_file(data_dir, watch=True)))
     ctx = CheckContext(root=root, thresholds=thresholds or thresholds_mod.load(),
                        now=time.time() if now is None else now, prev=prev,
                        docker_host=docker_host if docker_host is not None else os.environ.get("DOCKER_HOST"))

@@ -6,6 +6,7 @@ types are errors naming the file and the key.
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field, fields, replace
@@ -26,6 +27,7 @@ class Memory:
     clear_margin: float = 5.0
     pressure_some_avg60_warn: float = 10.0
     pressure_full_avg60_crit: float = 5.0
+    oom_window_minutes: float = 15.0
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,7 @@ class Disk:
     clear_margin: float = 2.0
     hours_to_full_warn: float = 24.0
     hours_to_full_crit: float = 6.0
+    fill_clear_margin_hours: float = 6.0
     min_fill_interval_seconds: float = 60.0
 
 
@@ -68,6 +71,7 @@ class Processes:
     top: int = 5
     growth_warn_mib: float = 1024.0
     growth_crit_mib: float = 4096.0
+    growth_window_minutes: float = 15.0
 
 
 @dataclass(frozen=True)
@@ -148,7 +152,7 @@ def _coerce(path: Path, section: str, current: Any, key: str, value: Any) -> Any
     if key not in names:
         raise ThresholdsError(f"{path}: unknown key {section}.{key}; known: {', '.join(sorted(names))}")
     default = getattr(current, key)
-    where = f"{path}: {section}.{key}"
+    where = f"{path}: {section}.{key} = {value!r}"  # as the user wrote it, before int → float
     if isinstance(default, bool):
         ok = isinstance(value, bool)
     elif isinstance(default, int):
@@ -162,9 +166,11 @@ def _coerce(path: Path, section: str, current: Any, key: str, value: Any) -> Any
     else:
         ok = isinstance(value, str)
     if not ok:
-        raise ThresholdsError(f"{where} = {value!r}: expected {type(default).__name__} like {default!r}")
+        raise ThresholdsError(f"{where}: expected {type(default).__name__} like {default!r}")
+    if isinstance(value, float) and math.isnan(value):  # TOML allows nan; every comparison with it is False
+        raise ThresholdsError(f"{where}: use a number")
     if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
-        raise ThresholdsError(f"{where} = {value!r}: must not be negative")
+        raise ThresholdsError(f"{where}: must not be negative")
     return value
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import math
 import os
 import threading
 import time
@@ -56,11 +57,12 @@ def tick(*, root: Path, thresholds: Thresholds, data_dir: Path, now: float, host
                     "the next tick tries again", lock, lock_timeout)
         return None
     try:
-        ctx = CheckContext(root=root, thresholds=thresholds, now=now,
-                           prev=runner.load_samples(paths.samples_file(data_dir)), docker_host=docker_host)
+        samples = paths.samples_file(data_dir, watch=True)
+        ctx = CheckContext(root=root, thresholds=thresholds, now=now, prev=runner.load_samples(samples),
+                           docker_host=docker_host)
         report = (check or runner.run_checks)(ctx)
         # families that did not run (or failed) keep their previous samples, as in runner.one_shot
-        _try("save the samples", lambda: runner.save_samples(paths.samples_file(data_dir), {**ctx.prev, **ctx.samples}))
+        _try("save the samples", lambda: runner.save_samples(samples, {**ctx.prev, **ctx.samples}))
         state = alerting.load_state(paths.alerts_file(data_dir))
         notices = alerting.evaluate(state, report.findings, now, thresholds.alerting)
         records = [events.observation(f, now, host) for f in report.sorted() if RANK[f.status] >= RANK["warn"]]
@@ -92,8 +94,8 @@ def loop(*, interval: float, stop: threading.Event | None = None, clock: Callabl
     each tick starts `interval` after the previous start; slots missed by a slow tick are skipped, not run in a
     burst. `clock` gives each tick its `now`. An exception in one tick is logged and the loop goes on.
     """
-    if interval <= 0:
-        raise ValueError(f"watch interval {interval!r}: must be a positive number of seconds")
+    if not math.isfinite(interval) or interval <= 0:  # nan would busy-loop, inf overflow Event.wait
+        raise ValueError(f"watch interval {interval!r}: must be a finite positive number of seconds, e.g. 30")
     if stop is None:
         stop = threading.Event()
     ticks = 0
