@@ -350,3 +350,30 @@ async def test_a_virtual_key_alias_names_the_client(tmp_path: Path) -> None:
     out = await handler.async_pre_call_hook(UserAPIKeyAuth(key_alias=None), None, data, "acompletion")
     assert proxy_callback.CALL_KEY in out["metadata"]  # acme has no budget: reserved (nothing) and let through
     engine.dispose()
+
+
+async def test_an_unreachable_budget_database_fails_closed(tmp_path: Path) -> None:
+    """No budget check, no call: a clean 503 that names the cause, with no SQL or file paths in it."""
+    from litellm.proxy._types import UserAPIKeyAuth
+
+    from services.gateway import proxy_callback
+    from services.gateway.router import load_config
+    from services.gateway.service import Gateway
+
+    settings = load_settings(env_file=None, aistack_home=tmp_path, database_url=f"sqlite:///{tmp_path / 'gone.db'}")
+    upgrade(settings.db_url)
+    engine = make_engine(settings.db_url)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump({"model_list": [{"model_name": "gpt", "litellm_params": {
+        "model": "openai/gpt-4o", "api_base": refused_url(), "api_key": fake_key("test")}}]}))
+    handler = proxy_callback.ProxyBudgetHandler()
+    handler._gateway = Gateway(settings, engine, load_config(cfg))
+    with engine.begin() as conn:  # the ledger's tables vanish (a wrong DATABASE_URL, a restored old file…)
+        conn.exec_driver_sql("DROP TABLE gateway_budgets")
+    data: dict[str, Any] = {"model": "gpt", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]}
+    with pytest.raises(Exception) as refused:
+        await handler.async_pre_call_hook(UserAPIKeyAuth(), None, data, "acompletion")
+    assert getattr(refused.value, "status_code", None) == 503
+    detail = str(getattr(refused.value, "detail", ""))
+    assert "nothing was sent" in detail and "SELECT" not in detail and str(tmp_path) not in detail
+    engine.dispose()

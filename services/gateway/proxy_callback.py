@@ -143,15 +143,18 @@ class ProxyBudgetHandler(CustomLogger):
             max_tokens = output_limit(data)
         except ValueError as exc:
             raise HTTPException(status_code=400, detail=f"refused by the aistack gateway: {exc}") from None
-        gw = await asyncio.to_thread(self.gateway)
-        alias = gw.config.resolve(model)
         try:
-            reservation, _ = await asyncio.to_thread(gw.reserve, client, own_tags, alias, _messages(data),
-                                                     max_tokens, "proxy", model_asked=model)
+            gw = await asyncio.to_thread(self.gateway)
+            reservation, _ = await asyncio.to_thread(gw.reserve, client, own_tags, gw.config.resolve(model),
+                                                     _messages(data), max_tokens, "proxy", model_asked=model)
         except budgets.BudgetExceeded as exc:
             raise HTTPException(status_code=429, detail=f"refused by the aistack budget: {exc}") from None
         except GatewayError as exc:  # e.g. an unpriced model for a budgeted client: refused, nothing sent
             raise HTTPException(status_code=400, detail=f"refused by the aistack gateway: {exc}") from None
+        except Exception as exc:  # fail closed: no budget check, no call; the client gets no SQL or paths
+            log.exception("aistack budget check failed; call refused")
+            raise HTTPException(status_code=503, detail="refused: the aistack budget database is unavailable "
+                                f"({type(exc).__name__}); nothing was sent; see the proxy log") from None
         token = uuid.uuid4().hex
         meta[CALL_KEY] = token
         self._sweep()
