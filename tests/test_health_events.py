@@ -383,3 +383,17 @@ def test_event_file_lines_are_plain_json(tmp_path: Path) -> None:
     events.append(tmp_path, [rec("observation", T0)], T0)
     [line] = (tmp_path / "2026-11-20.jsonl").read_text().splitlines()
     assert json.loads(line)["ts"] == "2026-11-20T12:00:00.000Z"
+
+
+def test_the_watch_keeps_the_event_log_to_its_last_days(tmp_path: Path) -> None:
+    """events_keep_days bounds the log: older day files go, recent ones and other files stay; 0 keeps all."""
+    ev = paths.events_dir(tmp_path)
+    for age in (0, 29, 30, 31, 400):
+        events.append(ev, [{"kind": "observation", "check": "memory.used", "level": "warn"}], T0 - age * DAY)
+    (ev / "notes.txt").write_text("mine")
+    assert events.prune(ev, 0, T0) == 0 and len(list(ev.glob("*.jsonl"))) == 5
+    tick(tmp_path, Script(BAD), T0)  # the default keeps 30 days before today's UTC date
+    days = sorted(p.name for p in ev.glob("*.jsonl"))
+    assert days == ["2026-10-21.jsonl", "2026-10-22.jsonl", "2026-11-20.jsonl"]
+    assert (ev / "notes.txt").read_text() == "mine"
+    assert events.query(ev, since=T0 - 40 * DAY).records  # what is kept still reads back

@@ -18,7 +18,7 @@ import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +115,26 @@ def query(events_dir: Path, *, since: float | None = None, level: str | None = N
                     found.append((t, rec))
     found.sort(key=lambda x: x[0])  # stable: same-time records keep their file order
     return QueryResult([r for _, r in found], skipped)
+
+
+def prune(events_dir: Path, keep_days: float, now: float) -> int:
+    """Delete day files older than `keep_days` before `now`'s UTC date (0: keep everything); the number deleted.
+
+    A persistent warning at a 30 s interval writes ~2,900 observation lines a day, so the log needs an end.
+    """
+    if keep_days <= 0:
+        return 0
+    cutoff = datetime.fromtimestamp(now, UTC).date() - timedelta(days=int(keep_days))
+    try:
+        names = [n for n in os.listdir(events_dir) if _FILE.match(n)]
+    except FileNotFoundError:
+        return 0
+    removed = 0
+    for name in names:
+        if _day(name) < cutoff:
+            (events_dir / name).unlink(missing_ok=True)
+            removed += 1
+    return removed
 
 
 def _day(name: str) -> date:

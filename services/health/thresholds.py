@@ -79,6 +79,7 @@ class Alerting:
     pending_seconds: float = 60.0
     repeat_seconds: float = 3600.0
     notify_level: str = "warn"
+    events_keep_days: float = 30.0
 
 
 @dataclass(frozen=True)

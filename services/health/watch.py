@@ -68,6 +68,8 @@ def tick(*, root: Path, thresholds: Thresholds, data_dir: Path, now: float, host
         records = [events.observation(f, now, host) for f in report.sorted() if RANK[f.status] >= RANK["warn"]]
         records += [events.from_notice(n, now, host) for n in notices]
         _try("append to the event log", lambda: events.append(paths.events_dir(data_dir), records, now))
+        _try("prune the event log", lambda: events.prune(paths.events_dir(data_dir),
+                                                         thresholds.alerting.events_keep_days, now))
         _try("save the alert state", lambda: alerting.save_state(paths.alerts_file(data_dir), state))
     finally:
         os.close(fd)  # closing the descriptor releases the flock
