@@ -206,7 +206,9 @@ def test_pathological_inputs_are_bounded(text: str) -> None:
     text = text[: 1 << 20]
     t0 = time.perf_counter()
     parse(text, CWD, ENV)
-    assert time.perf_counter() - t0 < 1.5
+    # ~0.5 s here at worst, but up to 1.7 s was seen while CI loaded both cores; a quadratic walk over these
+    # inputs would take minutes, so 5 s still catches what this guards against without flaking.
+    assert time.perf_counter() - t0 < 5.0
 
 
 def test_unbalanced_quotes_are_problems() -> None:
