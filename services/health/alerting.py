@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 from services.health.model import RANK, Finding
 from services.health.thresholds import Alerting
+from services.sentinel.atomic import write_json
 
 log = logging.getLogger(__name__)
 
@@ -73,16 +74,9 @@ def load_state(path: Path) -> dict[str, dict[str, Any]]:
 
 
 def save_state(path: Path, state: dict[str, dict[str, Any]]) -> None:
-    """Write the state atomically (tmp file + rename), so a crash leaves the old file or the new one."""
+    """Write the state atomically (temp file + rename), so a crash leaves the old file or the new one."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(json.dumps({"version": STATE_VERSION, "alerts": state}, indent=1, sort_keys=True),
-                       encoding="utf-8")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_json(str(path), {"version": STATE_VERSION, "alerts": state})
 
 
 def evaluate(state: dict[str, dict[str, Any]], findings: Iterable[Finding], now: float, alerting: Alerting,

@@ -13,6 +13,7 @@ from services.health import docker_checks, host_checks, paths
 from services.health import thresholds as thresholds_mod
 from services.health.model import CheckContext, Finding, Report
 from services.health.thresholds import Thresholds
+from services.sentinel.atomic import write_json
 
 Family = Callable[[CheckContext], list[Finding]]
 
@@ -65,16 +66,9 @@ def load_samples(path: Path) -> dict[str, Any]:
 
 
 def save_samples(path: Path, samples: dict[str, Any]) -> None:
-    """Write atomically (a temp file in the same folder, then rename), so a killed run leaves the old file whole."""
+    """Write atomically (temp file + rename, no fsync: losing the last samples in a crash only costs one rate)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # not tempfile: its import alone costs ~10 ms
-    try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(samples, fh, separators=(",", ":"))
-        os.replace(tmp, path)  # no fsync: losing the last samples in a crash only costs one rate
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_json(str(path), samples)
 
 
 def _fresher(own: Path, other: Path) -> Path:
