@@ -19,7 +19,7 @@ app.add_typer(db_app, name="db")
 
 def _add_groups() -> None:
     from bot.cli_gateway import budget_app, gateway_app, spend
-    from bot.cli_health import health_app
+    from bot.cli_health import PASS_THROUGH, health
     from bot.cli_lore import lore_app
     from bot.cli_sentinel import hooks_app, sentinel_app
 
@@ -28,7 +28,7 @@ def _add_groups() -> None:
     app.add_typer(lore_app, name="lore")
     app.add_typer(budget_app, name="budget")
     app.add_typer(gateway_app, name="gateway")
-    app.add_typer(health_app, name="health")
+    app.command("health", context_settings=PASS_THROUGH)(health)
     app.command("spend")(spend)
 
 

@@ -181,10 +181,10 @@ CONFIG_HELP = "thresholds file (default WSL_AUDIT_CONFIG or ~/.config/wsl-audit/
 USES = {None: {"json", "explain", "config", "no_save"}, "watch": {"config"}, "events": {"json"}, "report": set()}
 
 
-def parser() -> argparse.ArgumentParser:
+def parser(prog: str = "wsl-audit") -> argparse.ArgumentParser:
     # A subcommand repeats a top-level option with default=SUPPRESS: given after the subcommand it counts, and
     # when absent it leaves the top-level value alone (a plain default would overwrite it).
-    p = _Parser(prog="wsl-audit", description="Host health for WSL and Docker machines: memory, swap, disk, "
+    p = _Parser(prog=prog, description="Host health for WSL and Docker machines: memory, swap, disk, "
                 "the .wslconfig cap, Docker restart storms, runaway processes.")
     p.add_argument("--json", action="store_true", help="print JSON instead of the table")
     p.add_argument("--explain", action="store_true", help="print the thresholds in force and exit")
@@ -207,14 +207,14 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    p = parser()
+def main(argv: Sequence[str] | None = None, prog: str = "wsl-audit") -> int:
+    p = parser(prog)
     args = p.parse_args(argv)
     unused = [name for name in ("json", "explain", "config", "no_save")
               if getattr(args, name) not in (None, False) and name not in USES[args.command]]
     if unused:
         flags = ", ".join("--" + name.replace("_", "-") for name in unused)
-        p.error(f"{flags} does not apply to `{args.command}`; drop it (see wsl-audit {args.command} --help)")
+        p.error(f"{flags} does not apply to `{args.command}`; drop it (see {prog} {args.command} --help)")
     if args.command == "watch":
         return watch(args.interval, args.config, notify=not args.no_notify)
     if args.command == "events":
