@@ -19,9 +19,9 @@ import pytest
 from sqlalchemy import func, select
 
 from bot import jobs
-from handlers.health import MAX_EVENTS, events_text
 from services.digest import build_digest
 from services.health import events, host_checks, paths, watch
+from services.health.render import MAX_EVENTS, events_text
 from services.runtime import bootstrap
 from services.settings import SettingsError, load_settings
 from services.store.db import transaction

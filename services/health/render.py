@@ -8,8 +8,11 @@ from __future__ import annotations
 import os
 from collections import Counter
 from collections.abc import Iterable
+from datetime import datetime, tzinfo
 from typing import Any
 
+from services.health.alerting import human_duration
+from services.health.events import QueryResult, parse_ts
 from services.health.model import RANK, Finding, Report
 
 ICON = {"ok": "✅", "info": "ℹ️", "warn": "🟡", "crit": "🔴"}
@@ -94,4 +97,55 @@ def day_summary(records: Iterable[dict[str, Any]]) -> list[str]:
         lines.append(f"{ICON[level]} {check}: worst {LABEL[level]}" + (f" ({', '.join(bits)})" if bits else ""))
     if resolved:
         lines.append(f"✅ {resolved} alert{'s' if resolved != 1 else ''} resolved")
+    return lines
+
+
+# --- /events: the event log for people -----------------------------------------------------------------------
+
+MAX_EVENTS = 30  # one screen; the terminal (`wsl-audit events`) lists them all
+MAX_LINE = 300  # a runaway summary must not push the other events out of the message
+ALERT_KINDS = ("fired", "repeat", "escalated", "resolved", "notify_failed")
+
+
+def _when(rec: dict[str, Any], tz: tzinfo) -> str:
+    try:
+        return datetime.fromtimestamp(parse_ts(str(rec["ts"])), tz).strftime("%m-%d %H:%M")
+    except (KeyError, ValueError):
+        return "?"
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= MAX_LINE else text[:MAX_LINE - 1] + "…"
+
+
+def event_line(rec: dict[str, Any], tz: tzinfo) -> str:
+    """One alert record as a plain line: icon, local time, what happened, to what."""
+    when, kind, level = _when(rec, tz), rec.get("kind"), str(rec.get("level") or "")
+    where = f"{rec.get('check', '?')} {rec.get('subject') or ''}".rstrip()
+    if kind == "notify_failed":
+        return _clip(f"⚠️ {when} alert not sent: {rec.get('error', '?')}")
+    if kind == "resolved":
+        duration = rec.get("duration")
+        after = f" after {human_duration(duration)}" if isinstance(duration, int | float) else ""
+        return _clip(f"✅ {when} resolved {where}{after}")
+    word = {"fired": "fired", "repeat": "still", "escalated": "escalated"}.get(str(kind), str(kind))
+    return _clip(f"{ICON.get(level, '•')} {when} {word} {where}: {rec.get('summary', '')}")
+
+
+def events_text(result: QueryResult, since: float, tz: tzinfo) -> list[str]:
+    """Alerts newest last (at most MAX_EVENTS), then a tally of the warn/crit observations between them."""
+    alerts = [r for r in result.records if r.get("kind") in ALERT_KINDS]
+    observed = [r for r in result.records if r.get("kind") == "observation"]
+    shown = alerts[-MAX_EVENTS:]
+    lines = [f"… {len(alerts) - len(shown)} older"] if len(alerts) > len(shown) else []
+    lines += [event_line(r, tz) for r in shown]
+    if observed:
+        checks = sorted({str(r.get("check", "?")) for r in observed})
+        lines.append(f"{len(observed)} warn/crit observation(s) of {', '.join(checks)}"
+                     + ("" if alerts else ", none long enough to alert"))
+    if not lines:
+        start = datetime.fromtimestamp(since, tz).strftime("%Y-%m-%d %H:%M")
+        lines.append(f"Nothing happened since {start}: no alerts, warnings or resolutions in the event log.")
+    if result.skipped_lines:
+        lines.append(f"({result.skipped_lines} unreadable line(s) skipped)")
     return lines
